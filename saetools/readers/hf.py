@@ -1,0 +1,275 @@
+"""HFReader: residual-stream activations of a Hugging Face causal LM at one layer.
+
+A forward hook on the chosen block captures its output and stops the forward pass there, so no
+block above it ever runs. Documents are tokenised without special tokens, cut into windows that
+overlap, and each window is prefixed by one sink token (BOS, else EOS) whose position is dropped:
+the first position of a sequence carries norms ~100x the rest. A few other tokens behave like that
+sink too (SmolLM2: ~0.03% of tokens, norms of 2,000-27,000 against a median of ~170); tokens
+whose norm exceeds ``outlier_ratio`` times the median of the documents read together are dropped
+as well (never a document's last remaining token), since one of them outweighs thousands of
+ordinary tokens in any reconstruction loss. Windows are sorted by length and packed into batches
+under a token budget, so there is little padding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import SaetoolsError
+from .base import TokenActivations, resolve_device, resolve_dtype
+
+
+class _StopForward(Exception):
+    """Raised by the capture hook to end the forward pass after the chosen layer."""
+
+
+def find_layers(model: nn.Module) -> nn.ModuleList:
+    """Return the list of transformer blocks of a causal LM (Llama, GPT-2, NeoX, Gemma, ...)."""
+    n_layers = getattr(model.config, "num_hidden_layers", None) or getattr(
+        model.config, "n_layer", None
+    )
+    for path in ("model.layers", "transformer.h", "gpt_neox.layers", "model.decoder.layers"):
+        module = model
+        for attr in path.split("."):
+            module = getattr(module, attr, None)
+            if module is None:
+                break
+        if isinstance(module, nn.ModuleList):
+            return module
+    for module in model.modules():
+        if isinstance(module, nn.ModuleList) and len(module) == n_layers:
+            return module
+    raise SaetoolsError(f"cannot find the transformer blocks of {type(model).__name__}")
+
+
+def plan_windows(
+    n_tokens: int, window: int, overlap: int, truncate: bool
+) -> list[tuple[int, int, int]]:
+    """Cut ``n_tokens`` into windows of at most ``window - 1`` tokens (one slot is the sink).
+
+    Returns ``(start, end, keep_from)``: the window covers tokens ``start:end`` and contributes
+    tokens ``keep_from:end``, so every token is kept exactly once, from the window in which it has
+    the most left context.
+    """
+    content = window - 1
+    if content < 1:
+        raise SaetoolsError(f"window must be at least 2 tokens, got {window}")
+    if not 0 <= overlap < content:
+        raise SaetoolsError(f"overlap must be in [0, {content - 1}], got {overlap}")
+    if truncate or n_tokens <= content:
+        return [(0, min(n_tokens, content), 0)]
+    stride = content - overlap
+    plans, start = [], 0
+    while True:
+        end = min(start + content, n_tokens)
+        plans.append((start, end, 0 if start == 0 else start + overlap))
+        if end == n_tokens:
+            return plans
+        start += stride
+
+
+def pack_batches(lengths: Sequence[int], token_budget: int) -> list[list[int]]:
+    """Group item indices into batches, longest first, with ``rows * longest <= token_budget``."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for i in order:
+        longest = lengths[current[0]] if current else lengths[i]
+        if current and (len(current) + 1) * longest > token_budget:
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
+
+
+class HFReader:
+    """Token activations at the output of block ``layer`` of a causal LM.
+
+    ``model`` is a Hugging Face id, a local directory, or (with ``gguf_file``) a directory holding
+    a GGUF file; an already-loaded model and tokenizer may be passed instead. Activations are
+    taken at the output of block ``layer`` (0-based), equal to ``output_hidden_states[layer + 1]``.
+    """
+
+    kind = "hf"
+
+    def __init__(
+        self,
+        model: str | Path | nn.Module,
+        layer: int | None = None,
+        *,
+        tokenizer=None,
+        gguf_file: str | None = None,
+        dtype: str | torch.dtype = "bfloat16",
+        device: str | None = "cpu",
+        window: int = 512,
+        overlap: int = 64,
+        truncate: bool = False,
+        token_budget: int = 8192,
+        outlier_ratio: float | None = 10.0,
+        name: str | None = None,
+        revision: str | None = None,
+        local_files_only: bool | None = None,
+    ) -> None:
+        self.dtype = resolve_dtype(dtype)
+        self.device = resolve_device(device)
+        if isinstance(model, nn.Module):
+            if tokenizer is None:
+                raise SaetoolsError("a tokenizer is required with a loaded model")
+            self.model, self.tokenizer = model, tokenizer
+            self.name = name or getattr(model.config, "_name_or_path", type(model).__name__)
+        else:
+            self.model, self.tokenizer = _load_model(
+                str(model), gguf_file, self.dtype, revision, local_files_only
+            )
+            self.name = name or (f"{model}/{gguf_file}" if gguf_file else str(model))
+        self.model.to(device=self.device, dtype=self.dtype).eval()
+        self.blocks = find_layers(self.model)
+        self.n_layers = len(self.blocks)
+        self.layer = self.n_layers // 2 if layer is None else int(layer)
+        if not 0 <= self.layer < self.n_layers:
+            raise SaetoolsError(
+                f"layer {self.layer} out of range: {self.name} has {self.n_layers} layers "
+                f"(0-{self.n_layers - 1})"
+            )
+        self.d_model = int(self.model.config.hidden_size)
+        self.window, self.overlap, self.truncate = int(window), int(overlap), bool(truncate)
+        plan_windows(1, self.window, self.overlap, self.truncate)  # validates window/overlap
+        self.token_budget = int(token_budget)
+        self.outlier_ratio = outlier_ratio
+        tok = self.tokenizer
+        self.sink_id = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
+        pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+        self.pad_id = 0 if pad is None else pad
+        if self.sink_id is None:
+            raise SaetoolsError(f"{self.name}: tokenizer has neither a BOS nor an EOS token")
+        self._captured: torch.Tensor | None = None
+        self.blocks[self.layer].register_forward_hook(self._capture)
+
+    def describe(self) -> dict:
+        """Identify the reader: name, layer, dtype, windowing."""
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "layer": self.layer,
+            "d_model": self.d_model,
+            "dtype": str(self.dtype).removeprefix("torch."),
+            "window": self.window,
+            "overlap": self.overlap,
+            "truncate": self.truncate,
+            "outlier_ratio": self.outlier_ratio,
+        }
+
+    def _capture(self, module, args, output):
+        self._captured = output[0] if isinstance(output, tuple) else output
+        raise _StopForward
+
+    @torch.inference_mode()
+    def forward_windows(self, windows: Sequence[Sequence[int]]) -> torch.Tensor:
+        """Run token-id windows (each already starting with the sink) as one right-padded batch.
+
+        Returns the captured block output ``[batch, longest, d_model]``.
+        """
+        longest = max(len(w) for w in windows)
+        ids = torch.full((len(windows), longest), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(windows), longest), dtype=torch.long)
+        for row, window in enumerate(windows):
+            ids[row, : len(window)] = torch.as_tensor(window, dtype=torch.long)
+            mask[row, : len(window)] = 1
+        self._captured = None
+        try:
+            self.model(
+                input_ids=ids.to(self.device), attention_mask=mask.to(self.device), use_cache=False
+            )
+        except _StopForward:
+            pass
+        if self._captured is None:
+            raise RuntimeError("the capture hook did not fire")
+        return self._captured
+
+    def tokenize(self, text: str) -> tuple[list[int], np.ndarray]:
+        """Token ids (no special tokens) and their character offsets ``[n, 2]``."""
+        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        offsets = np.asarray(enc["offset_mapping"], dtype=np.int32).reshape(-1, 2)
+        return list(enc["input_ids"]), offsets
+
+    def iter_activations(
+        self, texts: Sequence[str], progress: bool = False, docs_per_step: int = 256
+    ) -> Iterator[TokenActivations]:
+        """Yield the token activations of each text, in order (see :class:`TokenActivations`)."""
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(texts), desc="reading", unit="doc", disable=not progress)
+        for lo in range(0, len(texts), docs_per_step):
+            chunk = texts[lo : lo + docs_per_step]
+            yield from self._read_chunk(chunk)
+            bar.update(len(chunk))
+        bar.close()
+
+    def _read_chunk(self, texts: Sequence[str]) -> Iterator[TokenActivations]:
+        tokenized = [self.tokenize(t) for t in texts]
+        windows: list[tuple[int, int, int, int]] = []  # (doc, start, end, keep_from)
+        for doc, (ids, _) in enumerate(tokenized):
+            for start, end, keep in plan_windows(
+                len(ids), self.window, self.overlap, self.truncate
+            ):
+                windows.append((doc, start, end, keep))
+        pieces: dict[int, torch.Tensor] = {}
+        lengths = [end - start + 1 for _, start, end, _ in windows]
+        for batch in pack_batches(lengths, self.token_budget):
+            inputs = []
+            for w in batch:
+                doc, start, end, _ = windows[w]
+                inputs.append([self.sink_id] + tokenized[doc][0][start:end])
+            hidden = self.forward_windows(inputs).to("cpu")
+            for row, w in enumerate(batch):
+                _, start, end, keep = windows[w]
+                pieces[w] = hidden[row, 1 + keep - start : 1 + end - start]
+        limit = self._outlier_limit(pieces.values())
+        w = 0
+        for doc, (_, offsets) in enumerate(tokenized):
+            parts = []
+            while w < len(windows) and windows[w][0] == doc:
+                parts.append(pieces.pop(w))
+                w += 1
+            acts = torch.cat(parts) if len(parts) > 1 else parts[0].clone()
+            offs = offsets[: acts.shape[0]]
+            if limit is not None:
+                keep = acts.float().norm(dim=-1) <= limit
+                if bool(keep.any()) and not bool(keep.all()):
+                    acts, offs = acts[keep], offs[keep.numpy()]
+            text = texts[doc]
+            yield TokenActivations(acts, [text[s:e] for s, e in offs], offs)
+
+    def _outlier_limit(self, pieces) -> float | None:
+        """Norm above which a token counts as a sink-like outlier (None: keep everything)."""
+        if not self.outlier_ratio:
+            return None
+        norms = torch.cat([p.float().norm(dim=-1) for p in pieces])
+        return float(norms.median()) * self.outlier_ratio
+
+
+def _load_model(model: str, gguf_file, dtype, revision, local_files_only):
+    """Load a causal LM and its tokenizer; errors become one-line SaetoolsErrors."""
+    import os
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if local_files_only is None:
+        local_files_only = Path(model).exists() or os.environ.get("HF_HUB_OFFLINE") == "1"
+    kwargs = {"revision": revision, "local_files_only": local_files_only}
+    if gguf_file:
+        kwargs["gguf_file"] = gguf_file
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model, **kwargs)
+        lm = AutoModelForCausalLM.from_pretrained(model, dtype=dtype, **kwargs)
+    except (OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SaetoolsError(f"cannot load reader model '{model}': {first}") from None
+    return lm, tokenizer

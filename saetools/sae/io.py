@@ -1,0 +1,308 @@
+"""Read and write SAE checkpoints.
+
+Written: the SAELens layout (``cfg.json`` + ``sae_weights.safetensors``, v6 ``metadata`` block).
+Read: SAELens (v6 and the older flat config), sparsify (``cfg.json`` + ``sae.safetensors``) and
+dictionary_learning (``ae.pt`` + ``config.json``, loaded with ``weights_only=True``).
+
+Tensor conventions (SAELens): ``W_enc [d_in, d_sae]``, ``W_dec [d_sae, d_in]``, ``b_enc [d_sae]``,
+``b_dec [d_in]``, ``threshold [d_sae]`` for JumpReLU.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .. import __version__
+from ..errors import SaetoolsError
+from .models import SAE, SAEConfig, build_sae
+
+SAELENS_CONFIG = "cfg.json"
+SAELENS_WEIGHTS = "sae_weights.safetensors"
+SPARSIFY_WEIGHTS = "sae.safetensors"
+DICTIONARY_LEARNING_WEIGHTS = "ae.pt"
+SAELENS_ARCH = {"topk": "topk", "relu": "standard", "jumprelu": "jumprelu", "batchtopk": "jumprelu"}
+DTYPE_NAMES = {torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}
+
+
+def _atomic_write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def sae_tensors(sae: SAE, dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
+    """The SAELens-named tensors of an SAE (contiguous, on CPU, optionally cast)."""
+    tensors = {
+        "W_enc": sae.W_enc.detach(),
+        "W_dec": sae.W_dec.detach(),
+        "b_enc": sae.b_enc.detach(),
+        "b_dec": sae.b_dec.detach(),
+    }
+    if hasattr(sae, "threshold"):
+        tensors["threshold"] = sae.threshold.detach()
+    return {name: t.to("cpu", dtype or t.dtype).contiguous().clone() for name, t in tensors.items()}
+
+
+def saelens_config(sae: SAE, dtype: torch.dtype) -> dict[str, Any]:
+    """SAELens v6 ``cfg.json`` contents; saetools' own fields go in ``metadata.saetools``."""
+    cfg = sae.cfg
+    reader = cfg.reader or {}
+    layer = reader.get("layer")
+    config: dict[str, Any] = {
+        "architecture": SAELENS_ARCH[cfg.architecture],
+        "d_in": cfg.d_in,
+        "d_sae": cfg.d_sae,
+        "dtype": DTYPE_NAMES.get(dtype, "float32"),
+        "device": "cpu",
+        "apply_b_dec_to_input": cfg.apply_b_dec_to_input,
+        "normalize_activations": "none",
+        "reshape_activations": "none",
+        "metadata": {
+            "model_name": reader.get("name"),
+            "hook_name": None if layer is None else f"model.layers.{layer}",
+            "hook_head_index": None,
+            "prepend_bos": True,
+            "context_size": reader.get("window"),
+            "sae_lens_version": "6.0.0",
+            "saetools": {
+                "version": __version__,
+                "architecture": cfg.architecture,
+                "k": cfg.k,
+                "tied": cfg.tied,
+                "reader": cfg.reader,
+                "extra": cfg.extra,
+            },
+        },
+    }
+    if cfg.architecture == "topk":
+        config["k"] = cfg.k
+    return config
+
+
+def save_sae(sae: SAE, folder: str | Path, dtype: torch.dtype | None = None) -> Path:
+    """Write ``sae`` to ``folder`` in the SAELens layout (files replaced atomically)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors = sae_tensors(sae, dtype)
+    weights = folder / SAELENS_WEIGHTS
+    tmp = weights.with_name(weights.name + ".tmp")
+    save_file(tensors, str(tmp), metadata={"format": "pt"})
+    os.replace(tmp, weights)
+    _atomic_write_json(folder / SAELENS_CONFIG, saelens_config(sae, tensors["W_enc"].dtype))
+    return folder
+
+
+def _build(cfg: SAEConfig, tensors: dict[str, torch.Tensor], dtype: torch.dtype | None) -> SAE:
+    """Instantiate an SAE and copy tensors into it, checking shapes."""
+    sae = build_sae(cfg)
+    expected = {
+        "W_enc": (cfg.d_in, cfg.d_sae),
+        "W_dec": (cfg.d_sae, cfg.d_in),
+        "b_enc": (cfg.d_sae,),
+        "b_dec": (cfg.d_in,),
+    }
+    if hasattr(sae, "threshold"):
+        expected["threshold"] = (cfg.d_sae,)
+    for name, shape in expected.items():
+        if name not in tensors:
+            raise SaetoolsError(f"SAE checkpoint lacks tensor '{name}'")
+        if tuple(tensors[name].shape) != shape:
+            raise SaetoolsError(
+                f"SAE tensor '{name}' has shape {tuple(tensors[name].shape)}, expected {shape}"
+            )
+    target_dtype = dtype or tensors["W_enc"].dtype
+    sae.to(target_dtype)
+    with torch.no_grad():
+        sae.W_enc.copy_(tensors["W_enc"])
+        sae.b_enc.copy_(tensors["b_enc"])
+        sae.b_dec.copy_(tensors["b_dec"])
+        if sae._W_dec is not None:
+            sae._W_dec.copy_(tensors["W_dec"])
+        elif not torch.equal(tensors["W_dec"].to(target_dtype), sae.W_dec):
+            raise SaetoolsError("checkpoint says tied weights but W_dec != W_enc.T")
+        if "threshold" in expected:
+            sae.threshold.copy_(tensors["threshold"])
+            if hasattr(sae, "log_threshold"):
+                sae.log_threshold.copy_(sae.threshold.clamp_min(1e-12).log())
+    return sae.eval()
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SaetoolsError(f"{path}: cannot read config ({exc})") from None
+
+
+def _load_saelens(folder: Path, dtype) -> SAE:
+    raw = _read_json(folder / SAELENS_CONFIG)
+    tensors = load_file(str(folder / SAELENS_WEIGHTS))
+    meta = raw.get("metadata") or {}
+    ours = meta.get("saetools") or {}
+    arch = raw.get("architecture", "standard")
+    act = raw.get("activation_fn_str") or "relu"
+    kwargs = raw.get("activation_fn_kwargs") or {}
+    norm = raw.get("normalize_activations") or "none"
+    if norm != "none":
+        raise SaetoolsError(f"{folder}: normalize_activations='{norm}' is not supported")
+    if "scaling_factor" in tensors and not torch.all(tensors["scaling_factor"] == 1):
+        raise SaetoolsError(f"{folder}: a fine-tuning scaling_factor is not supported")
+    if ours.get("architecture"):
+        architecture = ours["architecture"]
+    elif arch == "topk" or act == "topk":
+        architecture = "topk"
+    elif arch == "standard" and act == "relu":
+        architecture = "relu"
+    elif arch in ("jumprelu", "batchtopk"):
+        architecture = "jumprelu"
+    else:
+        raise SaetoolsError(f"{folder}: SAELens architecture '{arch}' ({act}) is not supported")
+    k = ours.get("k") or raw.get("k") or kwargs.get("k")
+    if "hook_layer" in raw:  # pre-6 flat config
+        reader = {"name": raw.get("model_name"), "layer": raw.get("hook_layer")}
+    else:
+        reader = {"name": meta.get("model_name"), "layer": _layer_from_hook(meta.get("hook_name"))}
+    cfg = SAEConfig(
+        architecture=architecture,
+        d_in=int(raw["d_in"]),
+        d_sae=int(raw["d_sae"]),
+        k=None if k is None else int(k),
+        apply_b_dec_to_input=bool(raw.get("apply_b_dec_to_input", True)),
+        tied=bool(ours.get("tied", False)),
+        reader=ours.get("reader") or reader,
+        extra=ours.get("extra") or {},
+    )
+    return _build(cfg, tensors, dtype)
+
+
+def _layer_from_hook(hook: str | None) -> int | None:
+    if not hook:
+        return None
+    for part in hook.replace("blocks.", "layers.").split("."):
+        if part.isdigit():
+            return int(part)
+    return None
+
+
+def _load_sparsify(folder: Path, dtype) -> SAE:
+    raw = _read_json(folder / SAELENS_CONFIG)
+    tensors = load_file(str(folder / SPARSIFY_WEIGHTS))
+    if raw.get("skip_connection") or "W_skip" in tensors:
+        raise SaetoolsError(f"{folder}: sparsify skip connections are not supported")
+    enc = tensors["encoder.weight"]
+    d_sae, d_in = enc.shape
+    cfg = SAEConfig(
+        architecture="topk",
+        d_in=int(raw.get("d_in", d_in)),
+        d_sae=int(d_sae),
+        k=int(raw["k"]),
+        apply_b_dec_to_input=not raw.get("transcode", False),
+        reader={"name": None, "layer": _layer_from_hook(folder.name)},
+    )
+    mapped = {
+        "W_enc": enc.t(),
+        "b_enc": tensors["encoder.bias"],
+        "W_dec": tensors["W_dec"],
+        "b_dec": tensors["b_dec"],
+    }
+    return _build(cfg, mapped, dtype)
+
+
+def _load_dictionary_learning(folder: Path, dtype) -> SAE:
+    raw = _read_json(folder / "config.json") if (folder / "config.json").exists() else {}
+    trainer = raw.get("trainer", {})
+    state = torch.load(folder / DICTIONARY_LEARNING_WEIGHTS, map_location="cpu", weights_only=True)
+    dict_class = trainer.get("dict_class", "")
+    reader = {"name": trainer.get("lm_name"), "layer": trainer.get("layer")}
+    if "W_enc" in state:  # JumpReluAutoEncoder: pre = x @ W_enc + b_enc
+        d_in, d_sae = state["W_enc"].shape
+        cfg = SAEConfig("jumprelu", d_in, d_sae, None, apply_b_dec_to_input=False, reader=reader)
+        return _build(cfg, dict(state), dtype)
+    enc = state["encoder.weight"]
+    d_sae, d_in = enc.shape
+    mapped = {
+        "W_enc": enc.t(),
+        "b_enc": state["encoder.bias"],
+        "W_dec": state["decoder.weight"].t(),
+    }
+    if "bias" in state:  # standard AutoEncoder: relu(encoder(x - bias)), decoder(f) + bias
+        mapped["b_dec"] = state["bias"]
+        cfg = SAEConfig("relu", d_in, d_sae, None, reader=reader)
+        return _build(cfg, mapped, dtype)
+    mapped["b_dec"] = state["b_dec"]
+    k = int(state["k"]) if "k" in state else int(trainer.get("k", 0))
+    threshold = state.get("threshold")
+    if "BatchTopK" in dict_class and threshold is not None and float(threshold.max()) >= 0:
+        mapped["threshold"] = (
+            threshold.expand(d_sae).clone() if threshold.numel() == 1 else threshold
+        )
+        cfg = SAEConfig("batchtopk", d_in, d_sae, k, reader=reader)
+    else:
+        cfg = SAEConfig("topk", d_in, d_sae, k, reader=reader)
+    return _build(cfg, mapped, dtype)
+
+
+def detect_format(path: str | Path) -> tuple[str, Path]:
+    """Return ``(format, folder)`` for an SAE folder or a weights file inside one."""
+    path = Path(path)
+    if path.is_file():
+        path = path.parent
+    if not path.is_dir():
+        raise SaetoolsError(f"{path}: no such SAE folder")
+    if (path / SAELENS_WEIGHTS).exists() and (path / SAELENS_CONFIG).exists():
+        return "saelens", path
+    if (path / SPARSIFY_WEIGHTS).exists() and (path / SAELENS_CONFIG).exists():
+        return "sparsify", path
+    if (path / DICTIONARY_LEARNING_WEIGHTS).exists():
+        return "dictionary_learning", path
+    subfolders = sorted(p.name for p in path.iterdir() if p.is_dir())
+    hint = f" (choose one of its subfolders: {', '.join(subfolders[:6])})" if subfolders else ""
+    raise SaetoolsError(
+        f"{path}: not an SAE checkpoint (SAELens, sparsify or dictionary_learning){hint}"
+    )
+
+
+LOADERS = {
+    "saelens": _load_saelens,
+    "sparsify": _load_sparsify,
+    "dictionary_learning": _load_dictionary_learning,
+}
+
+
+def load_sae(path: str | Path, dtype: torch.dtype | None = torch.float32) -> SAE:
+    """Load an SAE from a SAELens, sparsify or dictionary_learning folder.
+
+    ``dtype`` casts the weights (default float32 for CPU inference); ``None`` keeps the stored one.
+    """
+    fmt, folder = detect_format(path)
+    try:
+        return LOADERS[fmt](folder, dtype)
+    except KeyError as exc:
+        raise SaetoolsError(f"{folder}: {fmt} checkpoint lacks {exc}") from None
+
+
+def sae_fingerprint(folder: str | Path) -> str:
+    """A short content hash of an SAE's weight file (identifies the SAE in stores and caches)."""
+    import hashlib
+
+    fmt, folder = detect_format(folder)
+    name = {"saelens": SAELENS_WEIGHTS, "sparsify": SPARSIFY_WEIGHTS}.get(
+        fmt, DICTIONARY_LEARNING_WEIGHTS
+    )
+    digest = hashlib.sha256()
+    with open(folder / name, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def finite(value: float) -> float | None:
+    """JSON-safe float (None for NaN/inf)."""
+    return value if math.isfinite(value) else None
