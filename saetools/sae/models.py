@@ -341,6 +341,22 @@ class BatchTopKSAE(_ThresholdSAE):
         l0 = float((acts > 0).sum(-1).float().mean())
         return TrainOutput(fvu + aux / 32, fvu, aux, x.new_zeros(()), codes, l0)
 
+    @torch.no_grad()
+    def calibrate_threshold(self, x: Tensor) -> float:
+        """Set the inference threshold so that ``x`` gets ``k`` active latents per row on average.
+
+        The running estimate lags while activations still grow during training; fitting the
+        threshold once on a sample at the end is exact for that sample.
+        """
+        acts = self.pre_acts(x).clamp_min(0).flatten()
+        count = min(self.cfg.k * x.shape[0], int((acts > 0).sum()))
+        if count == 0:
+            return float(self.threshold[0])
+        value = float(acts.topk(count, sorted=True).values[-1])
+        self.threshold.fill_(value)
+        self.threshold_estimate.fill_(value)
+        return value
+
 
 class _JumpReLUFn(torch.autograd.Function):
     """pre * H(pre - theta) with a rectangle-kernel pseudo-derivative for theta."""
@@ -362,7 +378,7 @@ class _JumpReLUFn(torch.autograd.Function):
 
 
 class _StepFn(torch.autograd.Function):
-    """H(pre - theta) with a rectangle-kernel pseudo-derivative for theta (for the L0 loss)."""
+    """H(pre - theta) with rectangle-kernel pseudo-derivatives (for the L0 loss)."""
 
     @staticmethod
     def forward(ctx, pre, theta, bandwidth):
@@ -375,7 +391,10 @@ class _StepFn(torch.autograd.Function):
         pre, theta = ctx.saved_tensors
         eps = ctx.bandwidth
         kernel = ((pre - theta).abs() < eps / 2).to(grad.dtype) / eps
-        return None, (-kernel * grad).sum(0), None
+        # The pseudo-derivative also reaches the pre-activations (as in Anthropic's 2025 JumpReLU
+        # recipe): the L0 penalty then pushes near-threshold pre-activations down, not only
+        # thresholds up, which trains far faster than thresholds alone.
+        return kernel * grad, (-kernel * grad).sum(0), None
 
 
 @register
@@ -388,8 +407,9 @@ class JumpReLUSAE(_ThresholdSAE):
 
     architecture = "jumprelu"
     bandwidth: float = 0.2
-    sparsity_coeff: float = 5e-3
-    initial_threshold: float = 1.0
+    sparsity_coeff: float = 2e-2
+    initial_threshold: float = 0.1
+    threshold_lr_scale: float = 20.0  # thresholds move in log space; Adam steps are tiny otherwise
 
     def __init__(self, cfg: SAEConfig) -> None:
         super().__init__(cfg)
@@ -410,30 +430,35 @@ class JumpReLUSAE(_ThresholdSAE):
             self.threshold.copy_(theta.detach())
         codes = dense_to_codes(acts.detach())
         return TrainOutput(
-            fvu + sparsity + aux / 32, fvu, aux, sparsity, codes, float(l0_per_token)
+            fvu + sparsity + aux / 32, fvu, aux, sparsity, codes, float(l0_per_token.detach())
         )
 
 
 @register
 class ReLUSAE(SAE):
-    """ReLU SAE with an L1 penalty weighted by decoder norms (seed 003; optional tied weights)."""
+    """ReLU SAE with an L1 penalty weighted by decoder norms (seed 003; optional tied weights).
+
+    The loss is FVU + (coeff / d_in) * sum_i f_i ||W_dec_i||: with inputs scaled to norm
+    sqrt(d_in), FVU is about the squared error divided by d_in, so ``coeff`` has the meaning of the
+    usual lambda in ``||x - x^||^2 + lambda * sum_i f_i ||W_dec_i||`` (default 5).
+    """
 
     architecture = "relu"
     supports_tied = True
     uses_unit_decoder = False
-    sparsity_coeff: float = 2e-2
+    sparsity_coeff: float = 5.0
 
     def encode(self, x: Tensor) -> SparseCodes:
         """ReLU of the pre-activations, kept sparse."""
         return dense_to_codes(self.pre_acts(x).clamp_min(0))
 
     def training_forward(self, x: Tensor, dead: Tensor | None = None) -> TrainOutput:
-        """FVU + coeff * sum_i f_i * ||W_dec_i|| (mean over tokens)."""
+        """FVU + coeff / d_in * sum_i f_i * ||W_dec_i|| (mean over tokens)."""
         acts = self.pre_acts(x).clamp_min(0)
         recon = acts @ self.W_dec + self.b_dec
         fvu = fraction_unexplained(x, recon)
         penalty = (acts * self.W_dec.norm(dim=-1)).sum(-1).mean()
-        sparsity = self.sparsity_coeff * penalty
+        sparsity = self.sparsity_coeff / self.cfg.d_in * penalty
         codes = dense_to_codes(acts.detach())
         l0 = float((acts > 0).sum(-1).float().mean())
         return TrainOutput(fvu + sparsity, fvu, x.new_zeros(()), sparsity, codes, l0)

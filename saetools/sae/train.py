@@ -197,12 +197,20 @@ class Trainer:
             self.sae.sparsity_coeff = cfg.sparsity_coeff
         self.sae.reset_parameters(torch.Generator().manual_seed(cfg.seed))
         self.sae.to(self.device)
-        self.optimizer = torch.optim.Adam(
-            self.sae.parameters(), lr=learning_rate(cfg), eps=6.25e-10
-        )
+        self.optimizer = torch.optim.Adam(self._param_groups(), lr=learning_rate(cfg), eps=6.25e-10)
         self.step = 0
         self.scale = 1.0
         self.silent = torch.zeros(cfg.latents, dtype=torch.long, device=self.device)
+
+    def _param_groups(self) -> list[dict]:
+        """Parameters with their learning-rate multipliers (thresholds may learn faster)."""
+        scale = getattr(self.sae, "threshold_lr_scale", 1.0)
+        fast = [p for n, p in self.sae.named_parameters() if n == "log_threshold"]
+        rest = [p for n, p in self.sae.named_parameters() if n != "log_threshold"]
+        groups = [{"params": rest, "lr_scale": 1.0}]
+        if fast:
+            groups.append({"params": fast, "lr_scale": scale})
+        return groups
 
     # -- initialisation -------------------------------------------------------------------
     @torch.no_grad()
@@ -373,6 +381,9 @@ class Trainer:
     def finish(self) -> TrainResult:
         """Fold the scaling in, evaluate on the cached activations, save, drop the checkpoint."""
         self.sae.eval()
+        if hasattr(self.sae, "calibrate_threshold"):
+            sample = self.cache.sample(16384, seed=self.cfg.seed + 1).to(self.device)
+            self.sae.calibrate_threshold(sample * self.scale)
         final = folded_copy(self.sae.cpu(), self.scale)
         budget = 262_144
 

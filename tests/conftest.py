@@ -1,0 +1,34 @@
+"""Shared fixtures: the embedded default reader (loaded once per session) and small corpora."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE_CORPUS = ROOT / "examples" / "corpus.jsonl"
+
+
+@pytest.fixture(scope="session")
+def reader_fp32():
+    """SmolLM2-135M (embedded default), fp32, no outlier filtering: for exactness tests."""
+    from saetools.readers import load_reader
+
+    return load_reader(None, 5, dtype="float32", outlier_ratio=None, quiet=True)
+
+
+@pytest.fixture(scope="session")
+def reader_bf16():
+    """SmolLM2-135M (embedded default) as users get it: bf16, layer 15."""
+    from saetools.readers import load_reader
+
+    return load_reader(quiet=True)
+
+
+@pytest.fixture(scope="session")
+def example_texts() -> list[str]:
+    """Texts of the shipped example corpus."""
+    with open(EXAMPLE_CORPUS) as fh:
+        return [json.loads(line)["text"] for line in fh]

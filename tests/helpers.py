@@ -1,0 +1,32 @@
+"""Helpers shared by the tests: synthetic data and small files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+
+def synthetic_dictionary(n: int, d: int = 48, atoms: int = 192, active: int = 4, seed: int = 0):
+    """Data made from a known sparse dictionary: returns (x [n, d], atoms [atoms, d])."""
+    g = torch.Generator().manual_seed(seed)
+    dictionary = torch.randn(atoms, d, generator=g)
+    dictionary /= dictionary.norm(dim=-1, keepdim=True)
+    ids = torch.randint(0, atoms, (n, active), generator=g)
+    mags = torch.rand(n, active, generator=g) * 2 + 0.5
+    x = torch.zeros(n, d)
+    x.index_add_(
+        0,
+        torch.arange(n).repeat_interleave(active),
+        mags.reshape(-1, 1) * dictionary[ids.reshape(-1)],
+    )
+    return x, dictionary
+
+
+def write_jsonl(path: Path, rows) -> Path:
+    """Write dict rows as JSONL."""
+    with open(path, "w") as fh:
+        for row in rows:
+            fh.write(json.dumps(row) + "\n")
+    return path
