@@ -17,7 +17,7 @@ def test_hooked_layer_equals_full_forward_hidden_state(reader_fp32):
     window = [reader.sink_id] + ids
     hooked = reader.forward_windows([window])[0]
     with torch.inference_mode():
-        # A plain full forward: temporarily bypass the stop hook by calling the model with hooks off.
+        # A plain full forward: take the stop hook off for this one call.
         handles = reader.blocks[reader.layer]._forward_hooks.copy()
         reader.blocks[reader.layer]._forward_hooks.clear()
         try:
