@@ -89,6 +89,10 @@ def load_reader(
     from .embedding import EmbeddingReader
     from .hf import HFReader
 
+    if quiet:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
     name = name or DEFAULT_READER
     if name.lower() in EMBEDDING_ALIASES:
         return EmbeddingReader(device=device)
