@@ -31,8 +31,13 @@ def naive_tokens_per_second(reader, texts, layer) -> float:
     start = time.perf_counter()
     with torch.inference_mode():
         for lo in range(0, len(texts), 8):
-            enc = tok(texts[lo : lo + 8], return_tensors="pt", padding=True, truncation=True,
-                      max_length=512)
+            enc = tok(
+                texts[lo : lo + 8],
+                return_tensors="pt",
+                padding=True,
+                truncation=True,
+                max_length=512,
+            )
             out = model(**enc, output_hidden_states=True, use_cache=False)
             _ = out.hidden_states[layer + 1]
             n_tokens += int(enc["attention_mask"].sum())
@@ -61,8 +66,10 @@ def main() -> None:
     naive_reader = load_reader(None, args.layer, dtype="float32", quiet=True)
     naive_tokens_per_second(naive_reader, texts[:8], args.layer)  # warm-up
     naive = naive_tokens_per_second(naive_reader, texts, args.layer)
-    print(f"reader SmolLM2-135M layer {args.layer}, {len(texts)} documents, "
-          f"threads={torch.get_num_threads()}")
+    print(
+        f"reader SmolLM2-135M layer {args.layer}, {len(texts)} documents, "
+        f"threads={torch.get_num_threads()}"
+    )
     print(f"  naive (full fp32 forward, all hidden states, batch 8): {naive:8,.0f} tokens/s")
     print(f"  saetools (bf16, stop at layer, length-sorted batches): {ours:8,.0f} tokens/s")
     print(f"  ratio: {ours / naive:.2f}x  (target >= 4x)")

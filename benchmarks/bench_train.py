@@ -67,8 +67,10 @@ def main() -> None:
     fast_opt = torch.optim.Adam(fast.parameters(), lr=1e-4)
     dense_tps = measure(lambda: dense_step(dense, x, args.k, dense_opt), args.batch, args.steps)
     fast_tps = measure(lambda: sparse_step(fast, x, fast_opt), args.batch, args.steps)
-    print(f"SAE training, d_in={args.d_in} latents={args.latents} k={args.k} batch={args.batch} "
-          f"threads={torch.get_num_threads()}")
+    print(
+        f"SAE training, d_in={args.d_in} latents={args.latents} k={args.k} batch={args.batch} "
+        f"threads={torch.get_num_threads()}"
+    )
     print(f"  dense fp32 baseline : {dense_tps:10,.0f} tokens/s")
     print(f"  saetools TopK       : {fast_tps:10,.0f} tokens/s")
     print(f"  ratio               : {fast_tps / dense_tps:10.2f}x  (target >= 15,000 tokens/s)")

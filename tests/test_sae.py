@@ -187,3 +187,22 @@ def test_resume_with_other_settings_is_refused(tmp_path, monkeypatch):
     other = TrainConfig(latents=64, k=8, epochs=2, batch_size=1000, checkpoint_every=3)
     with pytest.raises(SaetoolsError, match=r"other settings \(k\)"):
         Trainer(other, cache, tmp_path / "run", progress=False).train(resume=True)
+
+
+def test_python_api_trains_from_a_list_of_texts(tmp_path, reader_fp32, example_texts):
+    import saetools
+
+    result = saetools.train_sae(
+        example_texts[:40],
+        tmp_path / "sae",
+        reader=reader_fp32,
+        latents=256,
+        k=16,
+        epochs=2,
+        batch_size=512,
+        progress=False,
+    )
+    loaded = saetools.load_sae(tmp_path / "sae")
+    assert loaded.cfg.reader["layer"] == reader_fp32.layer == 5
+    assert loaded.cfg.d_sae == 256 and result.l0 == pytest.approx(16, abs=0.5)
+    assert 0 < result.fvu < 1

@@ -1,0 +1,198 @@
+"""GPU check: the reader hook and SAE training on CUDA, with throughput figures.
+
+    python -m benchmarks.gpu_check --tokenizer DIR
+
+Uses a randomly initialised Llama with SmolLM2-135M's shape (30 blocks, width 576) and its
+tokenizer, so nothing large has to travel to the GPU machine. Prints pass/fail lines and figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+DEVICE = "cuda"
+
+
+def sync() -> None:
+    """Wait for queued GPU work (no-op on CPU)."""
+    if DEVICE == "cuda":
+        torch.cuda.synchronize()
+
+
+def smollm2_shaped_model():
+    """A random LlamaForCausalLM with SmolLM2-135M's configuration."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    cfg = LlamaConfig(
+        vocab_size=49152,
+        hidden_size=576,
+        intermediate_size=1536,
+        num_hidden_layers=30,
+        num_attention_heads=9,
+        num_key_value_heads=3,
+        max_position_embeddings=8192,
+        rms_norm_eps=1e-5,
+        tie_word_embeddings=True,
+        bos_token_id=1,
+        eos_token_id=2,
+    )
+    torch.manual_seed(0)
+    return LlamaForCausalLM(cfg)
+
+
+def check_reader(tokenizer_dir: str, texts: list[str]) -> None:
+    """Hook equality on CUDA, early stop, and tokens/s vs a naive full forward."""
+    from transformers import AutoTokenizer
+
+    from saetools.readers import HFReader
+
+    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
+    exact = HFReader(
+        smollm2_shaped_model(),
+        15,
+        tokenizer=tok,
+        dtype="float32",
+        device=DEVICE,
+        outlier_ratio=None,
+    )
+    ids, _ = exact.tokenize(texts[0])
+    window = [exact.sink_id] + ids
+    hooked = exact.forward_windows([window])[0]
+    hooks = exact.blocks[15]._forward_hooks.copy()
+    exact.blocks[15]._forward_hooks.clear()
+    with torch.inference_mode():
+        full = exact.model(
+            input_ids=torch.tensor([window], device=DEVICE),
+            output_hidden_states=True,
+            use_cache=False,
+        )
+    exact.blocks[15]._forward_hooks.update(hooks)
+    diff = (hooked - full.hidden_states[16][0]).abs().max().item()
+    verdict = "ok" if diff < 1e-4 else "FAIL"
+    print(f"[{verdict}] {DEVICE} hook == hidden_states[16] (max diff {diff:.2e})")
+
+    calls = [0] * 30
+    handles = [
+        b.register_forward_pre_hook(lambda m, a, i=i: calls.__setitem__(i, calls[i] + 1))
+        for i, b in enumerate(exact.blocks)
+    ]
+    list(exact.iter_activations(texts[:4]))
+    for h in handles:
+        h.remove()
+    above = sum(calls[16:])
+    print(
+        f"[{'ok' if above == 0 else 'FAIL'}] blocks above 15 never ran on {DEVICE} ({above} calls)"
+    )
+
+    fast = HFReader(smollm2_shaped_model(), 15, tokenizer=tok, device=DEVICE, token_budget=65536)
+    list(fast.iter_activations(texts[:16]))
+    sync()
+    start = time.perf_counter()
+    n = sum(item.acts.shape[0] for item in fast.iter_activations(texts))
+    sync()
+    ours = n / (time.perf_counter() - start)
+    naive_model = smollm2_shaped_model().to(DEVICE).eval()
+    start = time.perf_counter()
+    count = 0
+    with torch.inference_mode():
+        for lo in range(0, len(texts), 8):
+            enc = tok(
+                texts[lo : lo + 8],
+                return_tensors="pt",
+                padding=True,
+                truncation=True,
+                max_length=512,
+            ).to(DEVICE)
+            naive_model(**enc, output_hidden_states=True, use_cache=False)
+            count += int(enc["attention_mask"].sum())
+    sync()
+    naive = count / (time.perf_counter() - start)
+    print(
+        f"reader on {DEVICE}: saetools bf16 {ours:,.0f} tokens/s; naive fp32 batch 8 {naive:,.0f} "
+        f"tokens/s; ratio {ours / naive:.1f}x"
+    )
+
+
+def check_training() -> None:
+    """Dictionary recovery and TopK training throughput on CUDA."""
+    from saetools.sae.activations import cache_from_tensor
+    from saetools.sae.models import SAEConfig, build_sae
+    from saetools.sae.train import TrainConfig, Trainer
+
+    g = torch.Generator().manual_seed(0)
+    d, atoms, n = 48, 192, 60_000
+    dictionary = torch.randn(atoms, d, generator=g)
+    dictionary /= dictionary.norm(dim=-1, keepdim=True)
+    ids = torch.randint(0, atoms, (n, 4), generator=g)
+    x = torch.zeros(n, d)
+    mags = (torch.rand(n, 4, generator=g) * 2 + 0.5).reshape(-1, 1)
+    x.index_add_(0, torch.arange(n).repeat_interleave(4), mags * dictionary[ids.reshape(-1)])
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = cache_from_tensor(x, Path(tmp) / "cache")
+        cfg = TrainConfig(
+            latents=384,
+            k=4,
+            epochs=5,
+            batch_size=1024,
+            warmup_steps=20,
+            dead_tokens=20_000,
+            device=DEVICE,
+        )
+        result = Trainer(cfg, cache, Path(tmp) / "out", progress=False).train()
+    learned = result.sae.W_dec.detach() / result.sae.W_dec.detach().norm(dim=-1, keepdim=True)
+    matched = float(((dictionary @ learned.T).max(dim=1).values >= 0.9).float().mean())
+    print(
+        f"[{'ok' if matched >= 0.9 else 'FAIL'}] {DEVICE} training recovers dictionary: "
+        f"{matched:.1%} matched, FVU {result.fvu:.3f}"
+    )
+
+    sae = build_sae(SAEConfig("topk", 576, 4608, 32)).to(DEVICE)
+    opt = torch.optim.Adam(sae.parameters(), lr=1e-4)
+    batch = torch.randn(16384 if DEVICE == "cuda" else 2048, 576, device=DEVICE)
+
+    def step():
+        out = sae.training_forward(batch, None)
+        opt.zero_grad()
+        out.loss.backward()
+        sae.project_decoder_grad()
+        opt.step()
+        sae.normalize_decoder()
+
+    for _ in range(3):
+        step()
+    sync()
+    start = time.perf_counter()
+    for _ in range(20):
+        step()
+    sync()
+    print(
+        f"SAE training on {DEVICE} (576 -> 4608, k 32, batch {batch.shape[0]}): "
+        f"{20 * batch.shape[0] / (time.perf_counter() - start):,.0f} tokens/s"
+    )
+
+
+def main() -> None:
+    """Run both checks."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tokenizer", required=True)
+    parser.add_argument("--corpus", default="examples/corpus.jsonl")
+    parser.add_argument("--docs", type=int, default=400)
+    parser.add_argument("--device", default="cuda", help="cpu for a dry run of this script")
+    args = parser.parse_args()
+    import json
+
+    global DEVICE
+    DEVICE = args.device
+    texts = [json.loads(line)["text"] for line in open(args.corpus)][: args.docs]
+    print(torch.cuda.get_device_name(0) if DEVICE == "cuda" else "cpu", torch.__version__)
+    check_reader(args.tokenizer, texts)
+    check_training()
+
+
+if __name__ == "__main__":
+    main()
