@@ -50,10 +50,11 @@ def dataclass_options(cls):
                     help=help_text,
                 )
             else:
+                choices = f.metadata.get("choices")
                 opt = click.option(
                     flag,
                     f.name,
-                    type=base,
+                    type=click.Choice(choices) if choices else base,
                     default=f.default,
                     show_default=f.default is not None,
                     help=help_text,

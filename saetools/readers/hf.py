@@ -195,9 +195,15 @@ class HFReader:
 
     def tokenize(self, text: str) -> tuple[list[int], np.ndarray]:
         """Token ids (no special tokens) and their character offsets ``[n, 2]``."""
-        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-        offsets = np.asarray(enc["offset_mapping"], dtype=np.int32).reshape(-1, 2)
-        return list(enc["input_ids"]), offsets
+        return self.tokenize_many([text])[0]
+
+    def tokenize_many(self, texts: Sequence[str]) -> list[tuple[list[int], np.ndarray]]:
+        """:meth:`tokenize` for many texts in one (parallel, Rust-side) tokenizer call."""
+        enc = self.tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True)
+        return [
+            (list(ids), np.asarray(offsets, dtype=np.int32).reshape(-1, 2))
+            for ids, offsets in zip(enc["input_ids"], enc["offset_mapping"], strict=True)
+        ]
 
     def iter_activations(
         self, texts: Sequence[str], progress: bool = False, docs_per_step: int = 256
@@ -213,7 +219,7 @@ class HFReader:
         bar.close()
 
     def _read_chunk(self, texts: Sequence[str]) -> Iterator[TokenActivations]:
-        tokenized = [self.tokenize(t) for t in texts]
+        tokenized = self.tokenize_many(texts)
         windows: list[tuple[int, int, int, int]] = []  # (doc, start, end, keep_from)
         for doc, (ids, _) in enumerate(tokenized):
             for start, end, keep in plan_windows(

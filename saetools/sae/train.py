@@ -35,7 +35,8 @@ class TrainConfig:
     latents: int = field(default=4608, metadata={"help": "number of SAE latents (d_sae)"})
     k: int = field(default=32, metadata={"help": "active latents per token (TopK/BatchTopK)"})
     architecture: str = field(
-        default="topk", metadata={"help": "topk | batchtopk | jumprelu | relu"}
+        default="topk",
+        metadata={"help": "SAE type", "choices": ["topk", "batchtopk", "jumprelu", "relu"]},
     )
     tied: bool = field(default=False, metadata={"help": "tie decoder to encoder (relu only)"})
     epochs: float = field(default=4.0, metadata={"help": "passes over the cached activations"})
@@ -56,8 +57,14 @@ class TrainConfig:
     )
     checkpoint_every: int = field(default=500, metadata={"help": "steps between checkpoints"})
     seed: int = field(default=0, metadata={"help": "random seed"})
-    device: str = field(default="cpu", metadata={"help": "cpu | cuda | auto"})
-    save_dtype: str = field(default="float32", metadata={"help": "dtype of the saved weights"})
+    device: str = field(default="cpu", metadata={"help": "cpu | cuda | cuda:N | auto"})
+    save_dtype: str = field(
+        default="float32",
+        metadata={
+            "help": "dtype of the saved weights",
+            "choices": ["float32", "bfloat16", "float16"],
+        },
+    )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able copy."""
