@@ -22,6 +22,9 @@ _EXPORTS = {
     "build_sae": "saetools.sae.models",
     "TrainConfig": "saetools.sae.train",
     "train_sae": "saetools.api",
+    "encode": "saetools.api",
+    "diff": "saetools.api",
+    "open_store": "saetools.store",
     "read_corpus": "saetools.corpus",
     "SaetoolsError": "saetools.errors",
 }

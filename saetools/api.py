@@ -45,3 +45,246 @@ def train_sae(
     if not keep_activations:
         shutil.rmtree(Path(out) / "activations", ignore_errors=True)
     return result
+
+
+DEFAULT_SAE_DIR = Path(__file__).parent / "models" / "smollm2-135m-l15-topk"
+
+
+def default_sae_path() -> Path:
+    """Folder of the SAE shipped for the default reader."""
+    from .errors import SaetoolsError
+
+    if not (DEFAULT_SAE_DIR / "cfg.json").exists():
+        raise SaetoolsError(
+            "no default SAE is installed with this saetools; pass --sae DIR or use --fit"
+        )
+    return DEFAULT_SAE_DIR
+
+
+def resolve_sae(sae=None):
+    """``(SAE, folder)`` for an SAE object, a folder, or None (the shipped default)."""
+    from .sae.io import load_sae
+    from .sae.models import SAE
+
+    if isinstance(sae, SAE):
+        return sae, None
+    folder = default_sae_path() if sae is None else Path(sae)
+    return load_sae(folder), folder
+
+
+def _content_key(data, field: str, id_field, role) -> str:
+    import hashlib
+
+    digest = hashlib.sha256(repr((field, id_field, role)).encode())
+    if isinstance(data, str | Path):
+        with open(data, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    else:
+        for text in data:
+            digest.update(str(text).encode("utf-8", "surrogatepass") + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def is_store(path) -> bool:
+    """True when ``path`` is a folder holding a saetools store."""
+    return isinstance(path, str | Path) and (Path(path) / "manifest.json").exists()
+
+
+def encode(
+    data,
+    out: str | Path | None = None,
+    *,
+    reader=None,
+    layer: int | None = None,
+    sae=None,
+    field: str = "text",
+    id_field: str | None = None,
+    role: str | None = None,
+    min_contribution: float | None = None,
+    shard_docs: int | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    device: str | None = "cpu",
+):
+    """Encode documents into a store and return it (:class:`saetools.store.Store`).
+
+    ``data`` is a data file, a list of texts or a pandas Series. Without ``out`` the store goes to
+    a cache under ``$SAETOOLS_HOME/stores`` keyed by (content, reader, SAE, pooling), so encoding
+    the same data again is instant.
+    """
+    import hashlib
+    import json
+
+    import pandas as pd
+
+    from .paths import saetools_home
+    from .readers import load_reader
+    from .store import encode_corpus, open_store
+    from .store.writer import DEFAULT_MIN_CONTRIBUTION, DEFAULT_SHARD_DOCS, sae_identity
+
+    if isinstance(data, pd.Series):
+        data = data.astype(str).tolist()
+    model, sae_folder = resolve_sae(sae)
+    if reader is None or isinstance(reader, str):
+        info = model.cfg.reader or {}
+        reader = load_reader(
+            reader or info.get("name"),
+            layer if layer is not None else info.get("layer"),
+            device=device,
+            quiet=not progress,
+        )
+    min_contribution = DEFAULT_MIN_CONTRIBUTION if min_contribution is None else min_contribution
+    if out is None:
+        key = json.dumps(
+            [
+                _content_key(data, field, id_field, role),
+                reader.describe(),
+                sae_identity(model, None)["fingerprint"],
+                min_contribution,
+            ],
+            sort_keys=True,
+        )
+        out = saetools_home() / "stores" / hashlib.sha256(key.encode()).hexdigest()[:20]
+        if is_store(out):
+            from .store.manifest import read_manifest
+
+            if read_manifest(Path(out)).get("complete"):
+                return open_store(out)
+    corpus = read_corpus(data, field, id_field=id_field, role=role)
+    source = {"field": field, "id_field": id_field, "role": role}
+    encode_corpus(
+        corpus,
+        reader,
+        model,
+        out,
+        sae_path=sae_folder,
+        source=source,
+        shard_docs=shard_docs or DEFAULT_SHARD_DOCS,
+        min_contribution=min_contribution,
+        overwrite=overwrite,
+        progress=progress,
+    )
+    return open_store(out)
+
+
+def fit_sae_for(texts_a, texts_b, *, reader, progress: bool = True, **options):
+    """Train an SAE on A and B together (``--fit``), cached by content; returns its folder.
+
+    Sized to the data: about one latent per 20 tokens, between 1,024 and 8,192, k = 32.
+    """
+    import hashlib
+    import json
+
+    from .paths import saetools_home
+    from .sae.io import detect_format
+
+    texts = list(texts_a) + list(texts_b)
+    key = json.dumps(
+        [_content_key(texts, "text", None, None), reader.describe(), options],
+        sort_keys=True,
+        default=str,
+    )
+    folder = saetools_home() / "fits" / hashlib.sha256(key.encode()).hexdigest()[:20]
+    try:
+        detect_format(folder)
+        return folder
+    except Exception:  # noqa: BLE001 - not trained yet
+        pass
+    n_tokens = sum(len(t) for t in texts) // 4  # ~4 characters per token
+    latents = int(min(8192, max(1024, n_tokens // 20)) // 256 * 256)
+    settings = {"latents": latents, "k": 32, "epochs": 8.0, "batch_size": 2048, **options}
+    train_sae(texts, folder, reader=reader, progress=progress, **settings)
+    return folder
+
+
+def _side(data, field, id_field, role):
+    """Texts of one side of a diff (for --fit), from a store or raw data."""
+    from .store import open_store
+
+    if is_store(data):
+        return open_store(data).docs["text"].tolist()
+    return read_corpus(data, field, id_field=id_field, role=role, warn=False).texts
+
+
+def diff(
+    a,
+    b,
+    *,
+    reader=None,
+    layer: int | None = None,
+    sae=None,
+    fit: bool = False,
+    field: str = "text",
+    id_field: str | None = None,
+    role: str | None = None,
+    test: str = "frequency",
+    threshold: str | float = "relative",
+    rho: float | None = None,
+    alpha: float = 0.05,
+    min_freq: float = 0.0,
+    examples: int = 3,
+    progress: bool = True,
+    device: str | None = "cpu",
+    fit_seed: int = 0,
+):
+    """Which latents differ between A and B; returns a ranked :class:`pandas.DataFrame`.
+
+    ``a`` and ``b`` are stores, data files, lists of texts or Series. Raw data is encoded with the
+    given (or default) reader and SAE into a cache. ``fit=True`` first trains an SAE on A and B
+    together. See docs/diff.md for the statistics and the columns.
+    """
+    from .analyses.diff import diff_stores
+    from .errors import SaetoolsError
+    from .labels import load_labels
+    from .readers import load_reader
+    from .store import open_store
+    from .store.manifest import describe_difference, identity
+
+    if fit and (is_store(a) or is_store(b)):
+        raise SaetoolsError("--fit needs raw data files, not stores (they are already encoded)")
+    if not (is_store(a) and is_store(b)):
+        if reader is None or isinstance(reader, str):
+            info = {} if fit else (resolve_sae(sae)[0].cfg.reader or {})
+            reader = load_reader(
+                reader or info.get("name"),
+                layer if layer is not None else info.get("layer"),
+                device=device,
+                quiet=not progress,
+            )
+        if fit:
+            sae = fit_sae_for(
+                _side(a, field, id_field, role),
+                _side(b, field, id_field, role),
+                reader=reader,
+                progress=progress,
+                seed=fit_seed,
+            )
+    stores = [
+        open_store(side)
+        if is_store(side)
+        else encode(
+            side,
+            reader=reader,
+            sae=sae,
+            field=field,
+            id_field=id_field,
+            role=role,
+            progress=progress,
+            device=device,
+        )
+        for side in (a, b)
+    ]
+    store_a, store_b = stores
+    ida, idb = identity(store_a.manifest), identity(store_b.manifest)
+    if ida != idb:
+        raise SaetoolsError(
+            f"A ({store_a.folder}) and B ({store_b.folder}) were encoded differently: "
+            f"{describe_difference(ida, idb)}"
+        )
+    sae_path = store_a.manifest["sae"].get("path")
+    labels = load_labels(sae_path)
+    options = {"test": test, "threshold": threshold, "alpha": alpha, "min_freq": min_freq}
+    if rho is not None:
+        options["rho"] = rho
+    return diff_stores(store_a, store_b, labels=labels, examples=examples, **options)

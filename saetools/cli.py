@@ -235,6 +235,180 @@ def evaluate(sae, corpus, device, max_docs, quiet, **options) -> None:
     )
 
 
+@cli.command()
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="store folder to create (or resume)",
+)
+@add_options(CORPUS_OPTIONS)
+@add_options(READER_OPTIONS)
+@click.option(
+    "--sae",
+    "sae_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="SAE folder (default: the shipped SAE for the default reader)",
+)
+@click.option(
+    "--min-contribution",
+    type=float,
+    default=None,
+    help="keep a latent in a document only if it writes at least this share of a "
+    "token's vector there (default 0: keep all)",
+)
+@click.option("--shard-docs", type=int, default=None, help="documents per shard (default 2048)")
+@click.option("--overwrite", is_flag=True, help="replace a store of other data at --out")
+@click.option("--device", default="cpu", show_default=True, help="cpu | cuda | auto")
+@click.option("--quiet", "-q", is_flag=True, help="no progress bars")
+def encode(
+    data, out, sae_path, min_contribution, shard_docs, overwrite, device, quiet, **options
+) -> None:
+    """Encode DATA into a sparse store at --out (resumes an interrupted run)."""
+    from .api import encode as encode_api
+    from .api import resolve_sae
+
+    corpus_opts = pop_keys(options, CORPUS_KEYS)
+    reader_opts = pop_keys(options, READER_KEYS)
+    model, folder = resolve_sae(sae_path)
+    reader = open_reader(reader_opts, device, quiet, model.cfg.reader)
+    check_compatible(model, reader, folder)
+    store = encode_api(
+        data,
+        out,
+        reader=reader,
+        sae=folder,
+        min_contribution=min_contribution,
+        shard_docs=shard_docs,
+        overwrite=overwrite,
+        progress=not quiet,
+        device=device,
+        **corpus_opts,
+    )
+    m = store.manifest
+    click.echo(
+        f"stored {m['n_docs']:,} documents x {store.d_sae:,} latents in {out} "
+        f"({m['nnz'] / max(m['n_docs'], 1):.0f} active latents per document)"
+    )
+
+
+@cli.command()
+@click.argument("a", type=click.Path(path_type=Path))
+@click.argument("b", type=click.Path(path_type=Path))
+@add_options(CORPUS_OPTIONS)
+@add_options(READER_OPTIONS)
+@click.option(
+    "--sae",
+    "sae_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="SAE folder (default: the shipped SAE for the default reader)",
+)
+@click.option("--fit", is_flag=True, help="first train an SAE on A and B together, then diff")
+@click.option(
+    "--test",
+    type=click.Choice(["welch", "frequency"]),
+    default="welch",
+    show_default=True,
+    help="per-latent test (see docs/diff.md)",
+)
+@click.option(
+    "--threshold",
+    default="relative",
+    show_default=True,
+    help="'relative' (rho x the latent's peak) or a fixed activation value",
+)
+@click.option("--rho", type=float, default=None, help="relative threshold factor (default 0.5)")
+@click.option("--alpha", type=float, default=0.05, show_default=True, help="FDR level for q")
+@click.option("--top", type=int, default=10, show_default=True, help="rows shown per direction")
+@click.option("--min-freq", type=float, default=0.0, help="skip latents rarer than this")
+@click.option("--seed", type=int, default=0, show_default=True, help="seed (--fit training)")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="write all latents to a .csv or .jsonl file",
+)
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="write a self-contained HTML report",
+)
+@click.option("--device", default="cpu", show_default=True, help="cpu | cuda | auto")
+@click.option("--quiet", "-q", is_flag=True, help="no progress bars, no table")
+def diff(
+    a,
+    b,
+    sae_path,
+    fit,
+    test,
+    threshold,
+    rho,
+    alpha,
+    top,
+    min_freq,
+    seed,
+    out,
+    html_path,
+    device,
+    quiet,
+    **options,
+) -> None:
+    """Which properties (latents) are more frequent in B than in A, and in A than in B.
+
+    A and B are data files (encoded into a cache on first use) or stores.
+    """
+    from .api import diff as diff_api
+    from .report.diff_text import format_diff
+    from .report.tables import write_table
+
+    corpus_opts = pop_keys(options, CORPUS_KEYS)
+    reader_opts = pop_keys(options, READER_KEYS)
+    reader = None
+    if reader_opts["reader"] or reader_opts["layer"] is not None or fit:
+        reader = open_reader(reader_opts, device, quiet)
+    try:
+        threshold_value = float(threshold)
+    except ValueError:
+        if threshold != "relative":
+            raise SaetoolsError(
+                f"--threshold must be 'relative' or a number, got {threshold!r}"
+            ) from None
+        threshold_value = threshold
+    frame = diff_api(
+        a,
+        b,
+        reader=reader,
+        sae=sae_path,
+        fit=fit,
+        test=test,
+        threshold=threshold_value,
+        rho=rho,
+        alpha=alpha,
+        min_freq=min_freq,
+        progress=not quiet,
+        device=device,
+        fit_seed=seed,
+        **corpus_opts,
+    )
+    if not quiet:
+        click.echo(format_diff(frame, top=top))
+    if out:
+        write_table(frame, out)
+        click.echo(f"wrote {len(frame)} rows to {out}", err=quiet)
+    if html_path:
+        from .report.html import diff_report
+
+        diff_report(frame, html_path, top=max(top, 20))
+        click.echo(f"wrote {html_path}", err=quiet)
+
+
 def check_compatible(sae, reader, sae_path) -> None:
     """Refuse an SAE whose input width differs from the reader's."""
     if sae.cfg.d_in != reader.d_model:

@@ -32,3 +32,22 @@ def example_texts() -> list[str]:
     """Texts of the shipped example corpus."""
     with open(EXAMPLE_CORPUS) as fh:
         return [json.loads(line)["text"] for line in fh]
+
+
+@pytest.fixture(scope="session")
+def example_sae(tmp_path_factory, reader_bf16, example_texts):
+    """A small TopK SAE trained on the example corpus with the default reader (~30 s)."""
+    from saetools.api import train_sae
+
+    folder = tmp_path_factory.mktemp("example_sae")
+    train_sae(
+        example_texts,
+        folder,
+        reader=reader_bf16,
+        latents=1024,
+        k=32,
+        epochs=3,
+        batch_size=2048,
+        progress=False,
+    )
+    return folder

@@ -1,0 +1,1 @@
+"""Analyses over a store: pure functions returning tidy DataFrames."""

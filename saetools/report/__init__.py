@@ -1,0 +1,1 @@
+"""Render analysis results: terminal tables, CSV/JSONL files, self-contained HTML pages."""

@@ -1,0 +1,36 @@
+"""Terminal tables and CSV/JSONL output for analysis DataFrames."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import SaetoolsError
+
+
+def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write ``frame`` as CSV or JSONL (by suffix), atomically; list cells become JSON."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".jsonl"):
+        raise SaetoolsError(f"{path}: --out must end in .csv or .jsonl")
+    out = frame.copy()
+    tmp = path.with_name(path.name + ".tmp")
+    if suffix == ".csv":
+        for column in out.columns:
+            if out[column].map(lambda v: isinstance(v, list | dict)).any():
+                out[column] = out[column].map(json.dumps)
+        out.to_csv(tmp, index=False)
+    else:
+        out.to_json(tmp, orient="records", lines=True, force_ascii=False)
+    os.replace(tmp, path)
+    return path
+
+
+def shorten(text: str, width: int) -> str:
+    """Cut ``text`` to ``width`` characters with an ellipsis."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= width else text[: width - 1] + "…"

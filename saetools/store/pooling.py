@@ -1,0 +1,60 @@
+"""Token codes -> one sparse document vector (max-pooling), with where each maximum occurred."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from ..sae.models import SparseCodes
+
+
+class PooledDocument(NamedTuple):
+    """One document's max-pooled latents: ids, values and the character span of each maximum."""
+
+    indices: np.ndarray  # int32 [m], ascending
+    values: np.ndarray  # float32 [m]
+    spans: np.ndarray  # int32 [m, 2]
+
+
+def max_pool(
+    codes: SparseCodes,
+    offsets: np.ndarray,
+    d_sae: int,
+    token_norms: torch.Tensor | None = None,
+    decoder_norms: torch.Tensor | None = None,
+    min_contribution: float = 0.0,
+) -> PooledDocument:
+    """Max-pool sparse token codes over a document.
+
+    A latent is kept when its largest *relative contribution* anywhere in the document,
+    ``value * ||W_dec_i|| / ||x_token||`` (the share of the token's vector it writes), reaches
+    ``min_contribution``; 0 keeps every latent that fired. The kept value is the latent's maximum
+    activation; its span is that of the token where the maximum occurred.
+    """
+    values = codes.values.detach().float().reshape(-1)
+    latents = codes.indices.reshape(-1)
+    k = codes.values.shape[1]
+    active = values > 0
+    values, latents = values[active], latents[active]
+    tokens = torch.nonzero(active, as_tuple=True)[0] // k
+    if values.numel() == 0:
+        empty = np.zeros(0, dtype=np.int32)
+        return PooledDocument(empty, np.zeros(0, np.float32), np.zeros((0, 2), np.int32))
+    pooled = torch.zeros(d_sae).scatter_reduce_(0, latents, values, "amax", include_self=False)
+    is_max = values == pooled[latents]
+    where = torch.full((d_sae,), -1, dtype=torch.long)
+    where[latents[is_max]] = tokens[is_max]
+    keep = pooled > 0
+    if min_contribution > 0 and token_norms is not None and decoder_norms is not None:
+        share = values * decoder_norms[latents] / token_norms[tokens].clamp_min(1e-12)
+        best = torch.zeros(d_sae).scatter_reduce_(0, latents, share, "amax", include_self=False)
+        keep &= best >= min_contribution
+    ids = torch.nonzero(keep, as_tuple=True)[0]
+    spans = offsets[where[ids].numpy()] if len(ids) else np.zeros((0, 2), np.int32)
+    return PooledDocument(
+        ids.numpy().astype(np.int32),
+        pooled[ids].numpy().astype(np.float32),
+        np.asarray(spans, dtype=np.int32).reshape(-1, 2),
+    )

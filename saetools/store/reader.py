@@ -1,0 +1,157 @@
+"""Open a store: the document table, the pooled CSR matrix, spans of maxima, top examples."""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from safetensors.numpy import load_file
+
+from ..errors import SaetoolsError
+from .manifest import read_manifest
+
+TOP_EXAMPLES = 20
+
+
+def concat_or_empty(arrays: list[np.ndarray], dtype, shape: tuple) -> np.ndarray:
+    """``np.concatenate(arrays)`` cast to ``dtype``, or an empty array of ``shape``."""
+    return np.concatenate(arrays).astype(dtype, copy=False) if arrays else np.zeros(shape, dtype)
+
+
+class Store:
+    """A saetools store on disk (see docs/storage.md).
+
+    ``docs`` is a DataFrame (``id``, ``source``, ``line``, ``text``) in row order; ``matrix`` is a
+    ``scipy.sparse.csr_matrix`` (documents x latents, float32) of max-pooled activations; ``spans``
+    gives, for each stored entry in ``matrix.data`` order, the character span of the token where
+    the maximum occurred.
+    """
+
+    def __init__(self, folder: str | Path, require_complete: bool = True) -> None:
+        self.folder = Path(folder)
+        self.manifest = read_manifest(self.folder)
+        if require_complete and not self.manifest.get("complete"):
+            done = self.manifest["shards"][-1]["rows"][1] if self.manifest["shards"] else 0
+            raise SaetoolsError(
+                f"{self.folder}: store is incomplete ({done} of {self.manifest['n_docs']} "
+                "documents); rerun the same encode command to resume"
+            )
+
+    def __len__(self) -> int:
+        return int(self.manifest["n_docs"])
+
+    def __repr__(self) -> str:
+        return (
+            f"Store({str(self.folder)!r}, docs={len(self)}, latents={self.d_sae}, "
+            f"nnz={self.manifest['nnz']})"
+        )
+
+    @property
+    def d_sae(self) -> int:
+        """Number of latents (columns)."""
+        return int(self.manifest["sae"]["d_sae"])
+
+    @cached_property
+    def docs(self) -> pd.DataFrame:
+        """One row per document: ``id``, ``source``, ``line``, ``text``."""
+        return pd.read_parquet(self.folder / "docs.parquet")
+
+    def _load(self):
+        indptrs, indices, values, spans = [np.zeros(1, np.int64)], [], [], []
+        offset = 0
+        for shard in self.manifest["shards"]:
+            data = load_file(str(self.folder / shard["file"]))
+            indptrs.append(data["indptr"][1:] + offset)
+            offset += int(data["indptr"][-1])
+            indices.append(data["indices"])
+            values.append(data["values"].astype(np.float32))
+            spans.append(data["spans"].reshape(-1, 2))
+        rows = self.manifest["shards"][-1]["rows"][1] if self.manifest["shards"] else 0
+        matrix = sp.csr_matrix(
+            (
+                concat_or_empty(values, np.float32, (0,)),
+                concat_or_empty(indices, np.int32, (0,)),
+                np.concatenate(indptrs),
+            ),
+            shape=(rows, self.d_sae),
+        )
+        return matrix, concat_or_empty(spans, np.int32, (0, 2))
+
+    @cached_property
+    def _loaded(self):
+        return self._load()
+
+    @property
+    def matrix(self) -> sp.csr_matrix:
+        """Documents x latents, pooled activations (float32)."""
+        return self._loaded[0]
+
+    @property
+    def spans(self) -> np.ndarray:
+        """``[nnz, 2]`` character span of each stored maximum, aligned with ``matrix.data``."""
+        return self._loaded[1]
+
+    def span(self, row: int, latent: int) -> tuple[int, int] | None:
+        """Character span where ``latent`` peaked in document ``row`` (None if not stored)."""
+        lo, hi = self.matrix.indptr[row], self.matrix.indptr[row + 1]
+        pos = np.searchsorted(self.matrix.indices[lo:hi], latent)
+        if pos < hi - lo and self.matrix.indices[lo + pos] == latent:
+            return tuple(int(v) for v in self.spans[lo + pos])
+        return None
+
+    @cached_property
+    def examples(self) -> pd.DataFrame:
+        """Top activating documents per latent: ``latent``, ``rank``, ``row``, ``value``, span."""
+        path = self.folder / "examples.parquet"
+        if not path.exists():
+            raise SaetoolsError(f"{self.folder}: store has no examples.parquet")
+        return pd.read_parquet(path)
+
+
+def open_store(path: str | Path) -> Store:
+    """Open a complete store (``saetools encode`` output)."""
+    return Store(path)
+
+
+def write_top_examples(store: Store, top: int = TOP_EXAMPLES) -> Path:
+    """Write ``examples.parquet``: for every latent, its ``top`` highest-activating documents."""
+    csc = store.matrix.tocsc()
+    order_in_csr = sp.csr_matrix(
+        (np.arange(store.matrix.nnz, dtype=np.int64), store.matrix.indices, store.matrix.indptr),
+        shape=store.matrix.shape,
+    ).tocsc()
+    rows_out, latents_out, ranks, values_out, entry = [], [], [], [], []
+    for latent in range(csc.shape[1]):
+        lo, hi = csc.indptr[latent], csc.indptr[latent + 1]
+        if hi == lo:
+            continue
+        vals = csc.data[lo:hi]
+        pick = np.argsort(-vals, kind="stable")[:top]
+        rows_out.append(csc.indices[lo:hi][pick])
+        values_out.append(vals[pick])
+        entry.append(order_in_csr.data[lo:hi][pick])
+        latents_out.append(np.full(len(pick), latent, np.int32))
+        ranks.append(np.arange(len(pick), dtype=np.int32))
+    if rows_out:
+        entries = np.concatenate(entry).astype(np.int64)
+        frame = pd.DataFrame(
+            {
+                "latent": np.concatenate(latents_out),
+                "rank": np.concatenate(ranks),
+                "row": np.concatenate(rows_out).astype(np.int64),
+                "value": np.concatenate(values_out).astype(np.float32),
+                "start": store.spans[entries, 0],
+                "end": store.spans[entries, 1],
+            }
+        )
+    else:
+        frame = pd.DataFrame({c: [] for c in ("latent", "rank", "row", "value", "start", "end")})
+    path = store.folder / "examples.parquet"
+    tmp = path.with_name(path.name + ".tmp")
+    frame.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+    return path

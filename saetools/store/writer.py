@@ -1,0 +1,193 @@
+"""Encode documents into a store: reader -> SAE -> max-pool -> CSR shards, resumably.
+
+Order of writes: ``docs.parquet`` first, then one shard at a time (temporary name, then rename),
+each followed by a manifest update listing it; the manifest is marked complete only after
+``examples.parquet``. A killed run therefore leaves a manifest whose shard list covers exactly
+the shards on disk, and a rerun continues after the last one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from safetensors.torch import save_file
+
+from .. import __version__
+from ..corpus import Corpus
+from ..errors import SaetoolsError
+from .manifest import FORMAT, FORMAT_VERSION, MANIFEST, identity, read_manifest, write_json_atomic
+from .pooling import max_pool
+from .reader import concat_or_empty
+
+DEFAULT_SHARD_DOCS = 2048
+DEFAULT_MIN_CONTRIBUTION = 0.0
+
+
+def docs_fingerprint(corpus: Corpus) -> str:
+    """Hash of the documents' ids and texts, in order."""
+    digest = hashlib.sha256()
+    for doc in corpus.documents:
+        digest.update(doc.id.encode("utf-8", "surrogatepass") + b"\0")
+        digest.update(doc.text.encode("utf-8", "surrogatepass") + b"\1")
+    return digest.hexdigest()[:16]
+
+
+def sae_identity(sae, sae_path: str | Path | None) -> dict:
+    """Describe an SAE for the manifest; the fingerprint hashes its weights."""
+    from ..sae.io import sae_tensors
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(sae_tensors(sae, torch.float32).items()):
+        digest.update(name.encode())
+        digest.update(tensor.numpy().tobytes())
+    return {
+        "path": None if sae_path is None else str(sae_path),
+        "fingerprint": digest.hexdigest()[:16],
+        "architecture": sae.cfg.architecture,
+        "d_in": sae.cfg.d_in,
+        "d_sae": sae.cfg.d_sae,
+        "k": sae.cfg.k,
+    }
+
+
+def _write_docs(corpus: Corpus, folder: Path) -> None:
+    frame = pd.DataFrame(
+        {
+            "id": [d.id for d in corpus.documents],
+            "source": corpus.source,
+            "line": np.array([d.line for d in corpus.documents], dtype=np.int64),
+            "text": [d.text for d in corpus.documents],
+        }
+    )
+    tmp = folder / "docs.parquet.tmp"
+    frame.to_parquet(tmp, index=False)
+    os.replace(tmp, folder / "docs.parquet")
+
+
+def _write_shard(path: Path, pooled: list, dtype: torch.dtype) -> int:
+    counts = np.array([len(p.indices) for p in pooled], dtype=np.int64)
+    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    indices = concat_or_empty([p.indices for p in pooled], np.int32, (0,))
+    values = concat_or_empty([p.values for p in pooled], np.float32, (0,))
+    spans = concat_or_empty([p.spans for p in pooled], np.int32, (0, 2)).reshape(-1, 2)
+    tensors = {
+        "indptr": torch.from_numpy(indptr),
+        "indices": torch.from_numpy(indices),
+        "values": torch.from_numpy(values).to(dtype),
+        "spans": torch.from_numpy(np.ascontiguousarray(spans)),
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp))
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return int(indptr[-1])
+
+
+def encode_corpus(
+    corpus: Corpus,
+    reader,
+    sae,
+    out: str | Path,
+    *,
+    sae_path: str | Path | None = None,
+    source: dict | None = None,
+    shard_docs: int = DEFAULT_SHARD_DOCS,
+    min_contribution: float = DEFAULT_MIN_CONTRIBUTION,
+    value_dtype: str = "float16",
+    overwrite: bool = False,
+    progress: bool = False,
+) -> Path:
+    """Encode ``corpus`` into a store at ``out`` (resuming an interrupted run of the same job).
+
+    Returns the store folder. A store of other documents, reader, SAE or pooling at ``out`` is an
+    error unless ``overwrite``.
+    """
+    from tqdm.auto import tqdm
+
+    if sae.cfg.d_in != reader.d_model:
+        raise SaetoolsError(
+            f"{sae_path or 'SAE'}: SAE d_in {sae.cfg.d_in} does not match the width "
+            f"{reader.d_model} of reader {reader.name}"
+        )
+    folder = Path(out)
+    dtype = {"float16": torch.float16, "float32": torch.float32}[value_dtype]
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "saetools_version": __version__,
+        "reader": reader.describe(),
+        "sae": sae_identity(sae, sae_path),
+        "pooling": {"method": "max", "min_contribution": float(min_contribution)},
+        "value_dtype": value_dtype,
+        "source": {**(source or {}), "name": corpus.source, "docs_hash": docs_fingerprint(corpus)},
+        "n_docs": len(corpus.documents),
+        "skipped_empty": corpus.skipped_empty,
+        "nnz": 0,
+        "shards": [],
+        "complete": False,
+    }
+    if (folder / MANIFEST).exists():
+        old = read_manifest(folder)
+        same = (
+            identity(old) == identity(manifest)
+            and old["source"]["docs_hash"] == (manifest["source"]["docs_hash"])
+        )
+        if same and old.get("complete"):
+            return folder
+        if same:
+            manifest = old
+        elif overwrite:
+            shutil.rmtree(folder)
+        else:
+            raise SaetoolsError(
+                f"{folder}: holds a store of other documents, reader or SAE; "
+                "choose another --out or pass --overwrite"
+            )
+    elif folder.exists() and any(folder.iterdir()) and not overwrite:
+        raise SaetoolsError(f"{folder}: exists and is not a saetools store; choose another --out")
+    (folder / "acts").mkdir(parents=True, exist_ok=True)
+    if not manifest["shards"]:
+        _write_docs(corpus, folder)
+        write_json_atomic(folder / MANIFEST, manifest)
+
+    decoder_norms = sae.W_dec.detach().float().norm(dim=-1)
+    texts = [d.text for d in corpus.documents]
+    start = manifest["shards"][-1]["rows"][1] if manifest["shards"] else 0
+    bar = tqdm(total=len(texts), initial=start, desc="encoding", unit="doc", disable=not progress)
+    with torch.inference_mode():
+        for lo in range(start, len(texts), shard_docs):
+            hi = min(lo + shard_docs, len(texts))
+            pooled = []
+            for item in reader.iter_activations(texts[lo:hi]):
+                x = item.acts.float()
+                codes = sae.encode(x)
+                pooled.append(
+                    max_pool(
+                        codes,
+                        item.offsets,
+                        sae.cfg.d_sae,
+                        x.norm(dim=-1),
+                        decoder_norms,
+                        min_contribution,
+                    )
+                )
+                bar.update(1)
+            name = f"acts/shard-{len(manifest['shards']):05d}.safetensors"
+            nnz = _write_shard(folder / name, pooled, dtype)
+            manifest["shards"].append({"file": name, "rows": [lo, hi], "nnz": nnz})
+            manifest["nnz"] += nnz
+            write_json_atomic(folder / MANIFEST, manifest)
+    bar.close()
+    from .reader import Store, write_top_examples
+
+    write_top_examples(Store(folder, require_complete=False))
+    manifest["complete"] = True
+    write_json_atomic(folder / MANIFEST, manifest)
+    return folder
