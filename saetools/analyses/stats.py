@@ -7,25 +7,42 @@ import scipy.sparse as sp
 from scipy import stats
 
 
-def column_counts(matrix: sp.csr_matrix, thresholds: np.ndarray | float) -> np.ndarray:
-    """Per column, the number of rows whose value exceeds the column's threshold. O(nnz)."""
-    above = matrix.data > (thresholds[matrix.indices] if np.ndim(thresholds) else thresholds)
-    return np.bincount(matrix.indices[above], minlength=matrix.shape[1])
+class ColumnData:
+    """A CSR matrix's column ids and values as torch tensors, converted once and reused by the
+    per-column reductions below (all O(nnz), multi-threaded)."""
 
+    def __init__(self, matrix: sp.csr_matrix) -> None:
+        import torch
 
-def column_moments(matrix: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
-    """Per column sum and sum of squares (absent entries count as 0). O(nnz)."""
-    data = matrix.data.astype(np.float64)
-    sums = np.bincount(matrix.indices, weights=data, minlength=matrix.shape[1])
-    squares = np.bincount(matrix.indices, weights=data * data, minlength=matrix.shape[1])
-    return sums, squares
+        self.n_rows, self.n_cols = matrix.shape
+        self.columns = torch.from_numpy(matrix.indices.astype(np.int64))
+        self.values = torch.from_numpy(matrix.data.astype(np.float32, copy=False))
 
+    def max(self) -> np.ndarray:
+        """Per column maximum of the stored values (0 for empty columns)."""
+        import torch
 
-def column_max(matrix: sp.csr_matrix) -> np.ndarray:
-    """Per column maximum (0 for empty columns)."""
-    out = np.zeros(matrix.shape[1], dtype=np.float64)
-    np.maximum.at(out, matrix.indices, matrix.data)
-    return out
+        out = torch.zeros(self.n_cols, dtype=torch.float32)
+        if len(self.values):
+            out.scatter_reduce_(0, self.columns, self.values, "amax")
+        return out.numpy().astype(np.float64)
+
+    def moments(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per column sum and sum of squares (absent entries count as 0)."""
+        import torch
+
+        values = self.values.double()
+        sums = torch.bincount(self.columns, weights=values, minlength=self.n_cols)
+        squares = torch.bincount(self.columns, weights=values * values, minlength=self.n_cols)
+        return sums.numpy(), squares.numpy()
+
+    def counts_above(self, thresholds: np.ndarray | float) -> np.ndarray:
+        """Per column, the number of rows whose value exceeds the column's threshold."""
+        import torch
+
+        tau = torch.tensor(np.broadcast_to(thresholds, (self.n_cols,)), dtype=torch.float32)
+        above = self.values > tau[self.columns]
+        return torch.bincount(self.columns[above], minlength=self.n_cols).numpy()
 
 
 def two_proportion_test(
@@ -48,11 +65,36 @@ def two_proportion_test(
         ]
     )
     small = np.nonzero((expected_min < exact_below) & (total > 0))[0]
-    for j in small:
-        table = [[count_a[j], n_a - count_a[j]], [count_b[j], n_b - count_b[j]]]
-        p[j] = stats.fisher_exact(table).pvalue
+    if len(small):
+        p[small] = fisher_exact_two_sided(count_a[small], n_a, count_b[small], n_b)
     p[total == 0] = 1.0
     return p
+
+
+def fisher_exact_two_sided(
+    count_a: np.ndarray, n_a: int, count_b: np.ndarray, n_b: int
+) -> np.ndarray:
+    """Two-sided Fisher exact p-values for many 2x2 tables [[a, n_a - a], [b, n_b - b]].
+
+    Vectorised: the count of B given the column total follows a hypergeometric law; the p-value
+    sums the probabilities of all tables no more likely than the observed one (scipy's rule).
+    Tables are mirrored so the smaller of (active, inactive) totals sets the support size.
+    """
+    count_a = np.asarray(count_a, dtype=np.int64)
+    count_b = np.asarray(count_b, dtype=np.int64)
+    total = count_a + count_b
+    flip = total > (n_a + n_b) / 2
+    k = np.where(flip, n_a + n_b - total, total)
+    x = np.where(flip, n_b - count_b, count_b)
+    out = np.ones(len(k))
+    for size in np.unique(k):
+        rows = np.nonzero(k == size)[0]
+        support = np.arange(size + 1)
+        pmf = stats.hypergeom.pmf(support, n_a + n_b, size, n_b)  # same for every row
+        observed = pmf[x[rows]]
+        mask = pmf[None, :] <= observed[:, None] * (1 + 1e-7)
+        out[rows] = np.minimum((mask * pmf[None, :]).sum(1), 1.0)
+    return out
 
 
 def welch_test(

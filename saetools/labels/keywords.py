@@ -1,0 +1,193 @@
+"""Offline keyword labels (c-TF-IDF over each latent's top-activating windows) and their
+detection score.
+
+For latent j, the *window* of a top example is the text around the token where j peaked. Terms
+are the peak token itself (weight 3), bigrams that contain it (weight 2) and the other words of
+the window (weight 1). A term's score for j is its weighted count tf(t, j) times
+log(1 + A / tf(t)), where tf(t) is its weighted count over all latents' windows and A the mean
+weighted count per latent: terms common to every latent's windows sink. The label is the three
+best terms.
+
+Detection score: on held-out documents, a window "predicts" j when it contains one of the
+label's terms; precision, recall and F1 against windows where j is active (its peak) and windows
+from documents where it is not.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?", re.UNICODE)
+WINDOW = 60  # characters on each side of the peak token
+TERMS_PER_LABEL = 3
+
+
+def _stopwords() -> frozenset[str]:
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return frozenset(ENGLISH_STOP_WORDS)
+
+
+def peak_term(text: str, start: int, end: int) -> str:
+    """The peak token as a term: its word, lower-cased, or its visible characters quoted."""
+    token = text[start:end]
+    words = WORD.findall(token.lower())
+    if words:
+        return words[0]
+    visible = token.strip()
+    return f'"{visible}"' if visible else '"\\n"' if "\n" in token else '" "'
+
+
+def window_terms(text: str, start: int, end: int, stop: frozenset[str]) -> Counter:
+    """Weighted terms of the window around ``[start, end)``."""
+    terms: Counter = Counter()
+    peak = peak_term(text, start, end)
+    terms[peak] += 3
+    left = WORD.findall(text[max(0, start - WINDOW) : start].lower())
+    right = WORD.findall(text[end : end + WINDOW].lower())
+    if left and not peak.startswith('"'):
+        terms[f"{left[-1]} {peak}"] += 2
+    if right and not peak.startswith('"'):
+        terms[f"{peak} {right[0]}"] += 2
+    for word in left + right:
+        if word not in stop and len(word) > 1 and not word.isdigit():
+            terms[word] += 1
+    return terms
+
+
+def keyword_labels(store, top: int = 20, source: str = "keywords") -> list[dict]:
+    """One label row per latent that fired in ``store`` (fields of ``labels.jsonl``)."""
+    stop = _stopwords()
+    texts = store.docs["text"].to_numpy()
+    ids = store.docs["id"].astype(str).to_numpy()
+    examples = store.examples[store.examples["rank"] < top]
+    per_latent: dict[int, Counter] = {}
+    peaks: dict[int, Counter] = {}
+    example_ids: dict[int, list[str]] = {}
+    for latent, group in examples.groupby("latent", sort=True):
+        terms, tokens = Counter(), Counter()
+        for row, start, end in group[["row", "start", "end"]].itertuples(index=False):
+            terms.update(window_terms(texts[row], int(start), int(end), stop))
+            tokens[texts[row][int(start) : int(end)]] += 1
+        per_latent[int(latent)] = terms
+        peaks[int(latent)] = tokens
+        example_ids[int(latent)] = [str(ids[r]) for r in group["row"].head(10)]
+    background: Counter = Counter()
+    for terms in per_latent.values():
+        background.update(terms)
+    mean_count = np.mean([sum(t.values()) for t in per_latent.values()]) if per_latent else 1.0
+    density = np.bincount(store.matrix.indices, minlength=store.d_sae) / max(len(store), 1)
+    rows = []
+    for latent, terms in per_latent.items():
+        scored = sorted(
+            ((tf * math.log(1 + mean_count / background[t]), t) for t, tf in terms.items()),
+            reverse=True,
+        )
+        chosen: list[str] = []
+        for _, term in scored:
+            words = set(term.split())
+            if any(words & set(c.split()) for c in chosen):
+                continue
+            chosen.append(term)
+            if len(chosen) == TERMS_PER_LABEL:
+                break
+        rows.append(
+            {
+                "latent": latent,
+                "label": ", ".join(chosen),
+                "source": source,
+                "density": float(density[latent]),
+                "top_tokens": [t for t, _ in peaks[latent].most_common(5)],
+                "example_ids": example_ids[latent],
+            }
+        )
+    return rows
+
+
+def write_labels(rows: list[dict], folder: str | Path, extra: dict | None = None) -> Path:
+    """Write ``labels.jsonl`` into ``folder`` atomically (``extra`` is merged into every row)."""
+    path = Path(folder) / "labels.jsonl"
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as fh:
+        for row in rows:
+            fh.write(json.dumps({**row, **(extra or {})}, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def label_terms(label: str) -> list[str]:
+    """The terms of a keyword label (comma-separated), quotes removed."""
+    return [t.strip().strip('"').lower() for t in label.split(",") if t.strip().strip('"')]
+
+
+def contains_any(window: str, terms: list[str]) -> bool:
+    """True when the window (case-folded) contains one of the terms."""
+    low = window.lower()
+    return any(t in low for t in terms)
+
+
+def detection_scores(
+    store,
+    labels: dict[int, str],
+    rho: float = 0.5,
+    negatives: int = 40,
+    positives: int = 40,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Detection precision, recall and F1 of each label on held-out ``store`` (see module doc).
+
+    Positive windows: around the peak of documents where the latent exceeds rho x its maximum;
+    negative windows: random spans of documents where the latent is absent.
+    """
+    rng = np.random.default_rng(seed)
+    csc = store.matrix.tocsc()
+    texts = store.docs["text"].to_numpy()
+    out = []
+    n_docs = len(store)
+    for latent, label in labels.items():
+        terms = label_terms(label)
+        lo, hi = csc.indptr[latent], csc.indptr[latent + 1]
+        if not terms or hi == lo:
+            continue
+        values, rows = csc.data[lo:hi], csc.indices[lo:hi]
+        strong = rows[values >= rho * values.max()]
+        if len(strong) == 0:
+            continue
+        pos_rows = rng.choice(strong, min(positives, len(strong)), replace=False)
+        absent = np.setdiff1d(np.arange(n_docs), rows, assume_unique=False)
+        if len(absent) == 0:
+            continue
+        neg_rows = rng.choice(absent, min(negatives, len(absent)), replace=False)
+
+        tp = 0
+        for r in pos_rows:
+            start, end = store.span(int(r), int(latent))
+            tp += contains_any(texts[r][max(0, start - WINDOW) : end + WINDOW], terms)
+        fp = 0
+        for r in neg_rows:
+            text = texts[r]
+            centre = int(rng.integers(0, max(len(text), 1)))
+            fp += contains_any(text[max(0, centre - WINDOW) : centre + WINDOW], terms)
+        fn = len(pos_rows) - tp
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        out.append(
+            {
+                "latent": latent,
+                "precision": precision,
+                "recall": recall,
+                "f1": f1,
+                "positives": len(pos_rows),
+                "negatives": len(neg_rows),
+            }
+        )
+    return pd.DataFrame(out)
