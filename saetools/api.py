@@ -16,6 +16,8 @@ def train_sae(
     reader=None,
     layer: int | None = None,
     field: str = "text",
+    id_field: str | None = None,
+    role: str | None = None,
     resume: bool = False,
     keep_activations: bool = False,
     progress: bool = True,
@@ -35,9 +37,17 @@ def train_sae(
     from .sae.train import Trainer
 
     cfg = TrainConfig(**options)
-    corpus = read_corpus(data, field)
+    corpus = read_corpus(data, field, id_field=id_field, role=role)
     if reader is None or isinstance(reader, str):
         reader = load_reader(reader, layer, device=cfg.device, quiet=not progress)
+    if progress:
+        import sys
+
+        print(
+            f"reader {reader.name} (layer {reader.layer}, width {reader.d_model}); "
+            f"{len(corpus.documents)} documents",
+            file=sys.stderr,
+        )
     cache = harvest(reader, corpus.texts, Path(out) / "activations", progress=progress)
     result = Trainer(cfg, cache, out, reader_info=reader.describe(), progress=progress).train(
         resume=resume

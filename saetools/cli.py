@@ -178,30 +178,26 @@ from .sae.train import TrainConfig  # noqa: E402  (after click setup; light impo
 @click.option("--quiet", "-q", is_flag=True, help="no progress bars")
 def train(corpus, out, resume, keep_activations, quiet, **options) -> None:
     """Train an SAE on a reader's activations over CORPUS (jsonl/csv/tsv/parquet/txt)."""
-    import shutil
+    from .api import train_sae
 
-    from .sae.activations import harvest
-    from .sae.train import Trainer
-
-    docs = open_corpus(corpus, pop_keys(options, CORPUS_KEYS))
-    reader_options = pop_keys(options, READER_KEYS)
+    corpus_opts = pop_keys(options, CORPUS_KEYS)
+    reader_opts = pop_keys(options, READER_KEYS)
     cfg = TrainConfig(**options)
-    model = open_reader(reader_options, cfg.device, quiet)
-    if not quiet:
-        click.echo(
-            f"reader {model.name} (layer {model.layer}, width {model.d_model}); "
-            f"{len(docs.documents)} documents",
-            err=True,
-        )
-    cache = harvest(model, docs.texts, Path(out) / "activations", progress=not quiet)
-    result = Trainer(cfg, cache, out, reader_info=model.describe(), progress=not quiet).train(
-        resume=resume
+    model = open_reader(reader_opts, cfg.device, quiet)
+    result = train_sae(
+        corpus,
+        out,
+        reader=model,
+        resume=resume,
+        keep_activations=keep_activations,
+        progress=not quiet,
+        **corpus_opts,
+        **options,
     )
-    if not keep_activations:
-        shutil.rmtree(Path(out) / "activations", ignore_errors=True)
     click.echo(
         f"saved {cfg.architecture} SAE ({cfg.latents} latents) to {out}: FVU {result.fvu:.3f}, "
-        f"L0 {result.l0:.1f}, dead {result.dead_fraction:.1%} over {cache.n_tokens:,} tokens, "
+        f"L0 {result.l0:.1f}, dead {result.dead_fraction:.1%} over "
+        f"{result.sae.cfg.extra['training']['corpus_tokens']:,} tokens, "
         f"{result.steps} steps"
     )
 

@@ -222,3 +222,40 @@ def test_vectorised_fisher_matches_scipy():
         for a, b in zip(count_a, count_b, strict=True)
     ]
     np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_cli_diff_fit_trains_an_sae_on_both_sides_and_caches_it(tmp_path):
+    import os
+    import time
+
+    from saetools.paths import saetools_home
+
+    from .conftest import ROOT
+
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "readers").symlink_to(saetools_home() / "readers")  # skip reconversion
+    env = {**os.environ, "SAETOOLS_HOME": str(tmp_path / "home")}
+    args = [
+        sys.executable,
+        "-m",
+        "saetools.cli",
+        "diff",
+        ROOT / "examples" / "a.jsonl",
+        ROOT / "examples" / "b.jsonl",
+        "--fit",
+        "--quiet",
+        "--out",
+        tmp_path / "fit.csv",
+    ]
+    first = subprocess.run(args, capture_output=True, text=True, timeout=900, env=env)
+    assert first.returncode == 0, first.stderr
+    fits = list((tmp_path / "home" / "fits").iterdir())
+    assert len(fits) == 1 and (fits[0] / "cfg.json").exists()
+    sae = saetools.load_sae(fits[0])
+    assert sae.cfg.d_sae == 1024 and sae.cfg.k == 32
+    table = pd.read_csv(tmp_path / "fit.csv")
+    assert len(table) == 1024 and table["significant"].any()
+    start = time.time()
+    again = subprocess.run(args, capture_output=True, text=True, timeout=900, env=env)
+    assert again.returncode == 0 and time.time() - start < 60
+    assert pd.read_csv(tmp_path / "fit.csv")["latent"].tolist() == table["latent"].tolist()

@@ -80,7 +80,7 @@ class TrainResult(NamedTuple):
     l0: float
     dead_fraction: float
     steps: int
-    tokens: int
+    tokens: int  # tokens seen in training (steps x batch size)
 
 
 def geometric_median(points: torch.Tensor, iters: int = 100, tol: float = 1e-6) -> torch.Tensor:
