@@ -94,6 +94,7 @@ def save_sae(sae: SAE, folder: str | Path, dtype: torch.dtype | None = None) -> 
     weights = folder / SAELENS_WEIGHTS
     tmp = weights.with_name(weights.name + ".tmp")
     save_file(tensors, str(tmp), metadata={"format": "pt"})
+    os.chmod(tmp, 0o644)
     os.replace(tmp, weights)
     _atomic_write_json(folder / SAELENS_CONFIG, saelens_config(sae, tensors["W_enc"].dtype))
     return folder
