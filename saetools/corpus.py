@@ -175,6 +175,39 @@ def _iter_parquet(path: Path, field: str, id_field: str | None):
         )
 
 
+def _iter_hf_dataset(path: Path, field: str, id_field: str | None, role: str | None):
+    """A Hugging Face ``datasets`` folder written by ``save_to_disk`` (Arrow stream files listed
+    in ``state.json``), read with pyarrow alone."""
+    import json as _json
+
+    import pyarrow as pa
+
+    try:
+        state = _json.loads((path / "state.json").read_text())
+        files = [path / f["filename"] for f in state["_data_files"]]
+    except (OSError, KeyError, ValueError) as exc:
+        raise InputError(f"not a readable Hugging Face dataset folder ({exc})", file=path) from None
+    number = 0
+    for arrow in files:
+        try:
+            with pa.memory_map(str(arrow)) as source:
+                table = pa.ipc.open_stream(source).read_all()
+        except (OSError, pa.ArrowInvalid) as exc:
+            raise InputError(f"cannot read Arrow data ({exc})", file=arrow) from None
+        top = field.split(".")[0]
+        if top not in table.column_names:
+            raise InputError(
+                f"no such column (columns: {', '.join(table.column_names)})", file=path, field=field
+            )
+        for record in table.to_pylist():
+            number += 1
+            yield (
+                _record_id(record, id_field, path, number),
+                _record_text(record, field, role, path, number),
+                number,
+            )
+
+
 def _iter_text(path: Path):
     for number, raw in _decoded_lines(path):
         yield str(number), raw.rstrip("\r\n"), number
@@ -190,7 +223,8 @@ def iter_documents(
     """Yield ``(id, text, line)`` for every record of a data file, empty texts included.
 
     The format follows the suffix: ``.jsonl``/``.json``/``.ndjson``, ``.csv``, ``.tsv``,
-    ``.parquet``, anything else as plain text with one document per line. ``field`` is a dotted
+    ``.parquet``, a folder saved by ``datasets.Dataset.save_to_disk``, anything else as plain
+    text with one document per line. ``field`` is a dotted
     path into each record; with ``role`` set, ``field`` names a chat ``messages`` list and the
     contents of that role's messages are joined.
     """
@@ -198,7 +232,10 @@ def iter_documents(
     if not path.exists():
         raise InputError("no such file", file=path)
     if path.is_dir():
-        raise InputError("is a directory, expected a data file", file=path)
+        if (path / "state.json").exists():
+            yield from _iter_hf_dataset(path, field, id_field, role)
+            return
+        raise InputError("is a directory, expected a data file or a saved dataset", file=path)
     suffix = path.suffix.lower()
     if suffix in JSONL_SUFFIXES:
         yield from _iter_jsonl(path, field, id_field, role)

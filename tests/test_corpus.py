@@ -102,3 +102,25 @@ def test_bad_csv_column_and_missing_file(tmp_path):
         read_corpus(tmp_path / "c.csv")
     with pytest.raises(InputError, match=r"nope\.jsonl: no such file"):
         read_corpus(tmp_path / "nope.jsonl")
+
+
+def test_hugging_face_dataset_folder(tmp_path):
+    """A folder as ``datasets.Dataset.save_to_disk`` writes it: Arrow stream + state.json."""
+    import json
+
+    import pyarrow as pa
+
+    folder = tmp_path / "ds"
+    folder.mkdir()
+    table = pa.table({"prompt": ["p1", "p2", "p3"], "answer": ["a1", "", "a3"]})
+    with pa.OSFile(str(folder / "data-00000-of-00001.arrow"), "wb") as sink:
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+    (folder / "dataset_info.json").write_text("{}")
+    (folder / "state.json").write_text(
+        json.dumps({"_data_files": [{"filename": "data-00000-of-00001.arrow"}], "_split": None})
+    )
+    corpus = read_corpus(folder, "answer", warn=False)
+    assert corpus.texts == ["a1", "a3"] and [d.line for d in corpus.documents] == [1, 3]
+    with pytest.raises(InputError, match=r"ds: field 'text': no such column"):
+        read_corpus(folder)
