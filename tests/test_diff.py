@@ -115,6 +115,7 @@ def test_null_split_of_real_documents_reports_nothing_in_most_seeds(example_stor
     assert clean >= 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("plant", ["phrase", "apology"])
 def test_planted_property_found_with_fitted_sae(plant, tmp_path, reader_bf16, example_texts):
     from benchmarks.planted import best_top_auroc, planted_split
@@ -252,9 +253,10 @@ def test_cli_diff_fit_trains_an_sae_on_both_sides_and_caches_it(tmp_path):
     fits = list((tmp_path / "home" / "fits").iterdir())
     assert len(fits) == 1 and (fits[0] / "cfg.json").exists()
     sae = saetools.load_sae(fits[0])
-    assert sae.cfg.d_sae == 1024 and sae.cfg.k == 32
+    # sized to the data: ~1 latent per 20 tokens, multiple of 256, within [1024, 8192]
+    assert 1024 <= sae.cfg.d_sae <= 8192 and sae.cfg.d_sae % 256 == 0 and sae.cfg.k == 32
     table = pd.read_csv(tmp_path / "fit.csv")
-    assert len(table) == 1024 and table["significant"].any()
+    assert len(table) == sae.cfg.d_sae and table["significant"].any()
     start = time.time()
     again = subprocess.run(args, capture_output=True, text=True, timeout=900, env=env)
     assert again.returncode == 0 and time.time() - start < 60
