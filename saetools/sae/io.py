@@ -11,7 +11,6 @@ Tensor conventions (SAELens): ``W_enc [d_in, d_sae]``, ``W_dec [d_sae, d_in]``, 
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any
@@ -287,23 +286,3 @@ def load_sae(path: str | Path, dtype: torch.dtype | None = torch.float32) -> SAE
         return LOADERS[fmt](folder, dtype)
     except KeyError as exc:
         raise SaetoolsError(f"{folder}: {fmt} checkpoint lacks {exc}") from None
-
-
-def sae_fingerprint(folder: str | Path) -> str:
-    """A short content hash of an SAE's weight file (identifies the SAE in stores and caches)."""
-    import hashlib
-
-    fmt, folder = detect_format(folder)
-    name = {"saelens": SAELENS_WEIGHTS, "sparsify": SPARSIFY_WEIGHTS}.get(
-        fmt, DICTIONARY_LEARNING_WEIGHTS
-    )
-    digest = hashlib.sha256()
-    with open(folder / name, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
-
-
-def finite(value: float) -> float | None:
-    """JSON-safe float (None for NaN/inf)."""
-    return value if math.isfinite(value) else None

@@ -14,8 +14,7 @@ import json
 import math
 import os
 import shutil
-import sys
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -430,13 +429,3 @@ class Trainer:
             self.step,
             self.step * self.cfg.batch_size,
         )
-
-
-def config_fields() -> list:
-    """The dataclass fields of :class:`TrainConfig` (used to build CLI options)."""
-    return list(fields(TrainConfig))
-
-
-def warn(message: str) -> None:
-    """Print a warning line to stderr."""
-    print(f"warning: {message}", file=sys.stderr)
