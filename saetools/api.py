@@ -85,11 +85,19 @@ def resolve_sae(sae=None):
 def _content_key(data, field: str, id_field, role) -> str:
     import hashlib
 
+    from .errors import InputError
+
     digest = hashlib.sha256(repr((field, id_field, role)).encode())
     if isinstance(data, str | Path):
-        with open(data, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
+        path = Path(data)
+        if not path.exists():
+            raise InputError("no such file", file=path)
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for file in files:
+            digest.update(str(file.relative_to(path) if path.is_dir() else "").encode())
+            with open(file, "rb") as fh:
+                for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                    digest.update(block)
     else:
         for text in data:
             digest.update(str(text).encode("utf-8", "surrogatepass") + b"\0")

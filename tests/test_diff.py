@@ -261,3 +261,10 @@ def test_cli_diff_fit_trains_an_sae_on_both_sides_and_caches_it(tmp_path):
     again = subprocess.run(args, capture_output=True, text=True, timeout=900, env=env)
     assert again.returncode == 0 and time.time() - start < 60
     assert pd.read_csv(tmp_path / "fit.csv")["latent"].tolist() == table["latent"].tolist()
+
+
+def test_diff_missing_file_is_a_one_line_error(tmp_path, example_sae):
+    good = write_jsonl(tmp_path / "good.jsonl", [{"text": "fine"}])
+    proc = run_cli("diff", tmp_path / "missing.jsonl", good, "--sae", example_sae, "--quiet")
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "missing.jsonl: no such file" in proc.stderr
