@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks.naive import naive_batches
 from saetools.api import encode, resolve_sae
 from saetools.readers import load_reader
 
@@ -37,18 +38,14 @@ def naive(texts, sae, folder: Path) -> float:
     reader.blocks[layer]._forward_hooks.clear()
     tok = reader.tokenizer
     start = time.perf_counter()
-    for lo in range(0, len(texts), 8):
-        enc = tok(
-            texts[lo : lo + 8], return_tensors="pt", padding=True, truncation=True, max_length=512
-        )
-        hidden = reader.model(**enc, output_hidden_states=True, use_cache=False).hidden_states
+    for batch, (enc, hidden) in enumerate(naive_batches(reader.model, tok, texts)):
         states = hidden[layer + 1]
         for row in range(states.shape[0]):
             x = states[row][enc["attention_mask"][row].bool()]
             pre = (x - sae.b_dec) @ sae.W_enc + sae.b_enc
             values, indices = pre.topk(sae.cfg.k, dim=-1)
             dense = torch.zeros_like(pre).scatter_(-1, indices, values.clamp_min(0))
-            np.save(folder / f"doc-{lo + row}.npy", dense.numpy())
+            np.save(folder / f"doc-{batch * 8 + row}.npy", dense.numpy())
     elapsed = time.perf_counter() - start
     reader.blocks[layer]._forward_hooks.update(hooks)
     return len(texts) / elapsed

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.naive import naive_batches
 from saetools.readers import load_reader
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "corpus.jsonl"
@@ -29,18 +30,8 @@ def naive_tokens_per_second(reader, texts, layer) -> float:
     reader.blocks[layer]._forward_hooks.clear()
     n_tokens = 0
     start = time.perf_counter()
-    with torch.inference_mode():
-        for lo in range(0, len(texts), 8):
-            enc = tok(
-                texts[lo : lo + 8],
-                return_tensors="pt",
-                padding=True,
-                truncation=True,
-                max_length=512,
-            )
-            out = model(**enc, output_hidden_states=True, use_cache=False)
-            _ = out.hidden_states[layer + 1]
-            n_tokens += int(enc["attention_mask"].sum())
+    for enc, _ in naive_batches(model, tok, texts):
+        n_tokens += int(enc["attention_mask"].sum())
     elapsed = time.perf_counter() - start
     reader.blocks[layer]._forward_hooks.update(hooks)
     return n_tokens / elapsed

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.naive import naive_batches
+
 DEVICE = "cuda"
 
 
@@ -99,17 +101,8 @@ def check_reader(tokenizer_dir: str, texts: list[str]) -> None:
     naive_model = smollm2_shaped_model().to(DEVICE).eval()
     start = time.perf_counter()
     count = 0
-    with torch.inference_mode():
-        for lo in range(0, len(texts), 8):
-            enc = tok(
-                texts[lo : lo + 8],
-                return_tensors="pt",
-                padding=True,
-                truncation=True,
-                max_length=512,
-            ).to(DEVICE)
-            naive_model(**enc, output_hidden_states=True, use_cache=False)
-            count += int(enc["attention_mask"].sum())
+    for enc, _ in naive_batches(naive_model, tok, texts, device=DEVICE):
+        count += int(enc["attention_mask"].sum())
     sync()
     naive = count / (time.perf_counter() - start)
     print(
