@@ -32,14 +32,12 @@ def train_sae(
     """
     import shutil
 
-    from .readers import load_reader
     from .sae.activations import harvest
     from .sae.train import Trainer
 
     cfg = TrainConfig(**options)
     corpus = read_corpus(data, field, id_field=id_field, role=role)
-    if reader is None or isinstance(reader, str):
-        reader = load_reader(reader, layer, device=cfg.device, quiet=not progress)
+    reader = reader_for(reader, layer, None, device=cfg.device, progress=progress)
     if progress:
         import sys
 
@@ -104,6 +102,22 @@ def _content_key(data, field: str, id_field, role) -> str:
     return digest.hexdigest()[:16]
 
 
+def reader_for(reader, layer, fallback: dict | None, *, device=None, progress: bool = True):
+    """A reader object: ``reader`` itself, or loaded by name, with the name and layer an SAE was
+    trained on (``fallback``, its ``cfg.reader``) filling in what is not given."""
+    from .readers import load_reader
+
+    if reader is not None and not isinstance(reader, str):
+        return reader
+    fallback = fallback or {}
+    return load_reader(
+        reader or fallback.get("name"),
+        layer if layer is not None else fallback.get("layer"),
+        device=device,
+        quiet=not progress,
+    )
+
+
 def is_store(path) -> bool:
     """True when ``path`` is a folder holding a saetools store."""
     return isinstance(path, str | Path) and (Path(path) / "manifest.json").exists()
@@ -137,21 +151,13 @@ def encode(
     import pandas as pd
 
     from .paths import saetools_home
-    from .readers import load_reader
     from .store import encode_corpus, open_store
     from .store.writer import DEFAULT_MIN_CONTRIBUTION, DEFAULT_SHARD_DOCS, sae_identity
 
     if isinstance(data, pd.Series):
         data = data.astype(str).tolist()
     model, sae_folder = resolve_sae(sae)
-    if reader is None or isinstance(reader, str):
-        info = model.cfg.reader or {}
-        reader = load_reader(
-            reader or info.get("name"),
-            layer if layer is not None else info.get("layer"),
-            device=device,
-            quiet=not progress,
-        )
+    reader = reader_for(reader, layer, model.cfg.reader, device=device, progress=progress)
     min_contribution = DEFAULT_MIN_CONTRIBUTION if min_contribution is None else min_contribution
     if out is None:
         key = json.dumps(
@@ -255,7 +261,6 @@ def diff(
     from .analyses.diff import diff_stores
     from .errors import SaetoolsError
     from .labels import load_labels
-    from .readers import load_reader
     from .store import open_store
     from .store.manifest import describe_difference, identity
 
@@ -263,13 +268,8 @@ def diff(
         raise SaetoolsError("--fit needs raw data files, not stores (they are already encoded)")
     if not (is_store(a) and is_store(b)):
         if reader is None or isinstance(reader, str):
-            info = {} if fit else (resolve_sae(sae)[0].cfg.reader or {})
-            reader = load_reader(
-                reader or info.get("name"),
-                layer if layer is not None else info.get("layer"),
-                device=device,
-                quiet=not progress,
-            )
+            info = None if fit else resolve_sae(sae)[0].cfg.reader
+            reader = reader_for(reader, layer, info, device=device, progress=progress)
         if fit:
             sae = fit_sae_for(
                 _side(a, field, id_field, role),
