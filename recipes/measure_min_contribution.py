@@ -39,6 +39,8 @@ def main() -> None:
     """Print a table: minimum contribution, entries per document, bytes, planted hits."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--corpus", type=Path, default=Path("runs/corpus"))
+    parser.add_argument("--seeds", type=int, default=3, help="random splits per plant and rate")
+    parser.add_argument("--minimums", default="0,0.05,0.1,0.15", help="comma-separated values")
     args = parser.parse_args()
     valid = [json.loads(line)["text"] for line in open(args.corpus / "valid.jsonl")]
     sae, _ = resolve_sae(None)
@@ -50,13 +52,13 @@ def main() -> None:
         variants[plant] = list(reader.iter_activations([PLANTS[plant](t, rng) for t in valid]))
     print("| min contribution | entries / doc | bytes / doc (vector + spans) | planted hits |")
     print("|---|---|---|---|")
-    for minimum in (0.0, 0.05, 0.1, 0.15):
+    for minimum in [float(m) for m in args.minimums.split(",")]:
         clean_m = pooled(clean, sae, minimum)
         hits, total = 0, 0
         for plant in PLANTS:
             planted_m = pooled(variants[plant], sae, minimum)
             for rate in (0.03, 0.1):
-                for seed in (0, 1, 2):
+                for seed in range(args.seeds):
                     case = planted_split(valid, plant, rate, seed)
                     order = list(range(len(valid)))
                     random.Random(seed).shuffle(order)
@@ -73,7 +75,7 @@ def main() -> None:
                     total += 1
         per_doc = clean_m.nnz / clean_m.shape[0]
         print(
-            f"| {minimum} | {per_doc:.0f} | {per_doc * 6:.0f} + {per_doc * 8:.0f} | "
+            f"| {minimum} | {per_doc:.0f} | {per_doc * 4:.0f} + {per_doc * 8:.0f} | "
             f"{hits}/{total} |",
             flush=True,
         )

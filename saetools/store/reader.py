@@ -67,7 +67,7 @@ class Store:
             data = load_file(str(self.folder / shard["file"]))
             indptrs.append(data["indptr"][1:] + offset)
             offset += int(data["indptr"][-1])
-            indices.append(data["indices"])
+            indices.append(data["indices"].astype(np.int32))
             values.append(data["values"].astype(np.float32))
             spans.append(data["spans"].reshape(-1, 2))
         rows = self.manifest["shards"][-1]["rows"][1] if self.manifest["shards"] else 0

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from safetensors.torch import save_file
+from safetensors.numpy import save_file
 
 from .. import __version__
 from ..corpus import Corpus
@@ -70,17 +70,22 @@ def _write_docs(corpus: Corpus, folder: Path) -> None:
     os.replace(tmp, folder / "docs.parquet")
 
 
-def _write_shard(path: Path, pooled: list, dtype: torch.dtype) -> int:
+def index_dtype(d_sae: int) -> type:
+    """The smallest integer type that holds every latent id (uint16 up to 65,536 latents)."""
+    return np.uint16 if d_sae <= 1 << 16 else np.int32
+
+
+def _write_shard(path: Path, pooled: list, dtype: type, d_sae: int) -> int:
     counts = np.array([len(p.indices) for p in pooled], dtype=np.int64)
     indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     indices = concat_or_empty([p.indices for p in pooled], np.int32, (0,))
     values = concat_or_empty([p.values for p in pooled], np.float32, (0,))
     spans = concat_or_empty([p.spans for p in pooled], np.int32, (0, 2)).reshape(-1, 2)
     tensors = {
-        "indptr": torch.from_numpy(indptr),
-        "indices": torch.from_numpy(indices),
-        "values": torch.from_numpy(values).to(dtype),
-        "spans": torch.from_numpy(np.ascontiguousarray(spans)),
+        "indptr": indptr,
+        "indices": indices.astype(index_dtype(d_sae)),
+        "values": values.astype(dtype),
+        "spans": np.ascontiguousarray(spans),
     }
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp))
@@ -117,7 +122,7 @@ def encode_corpus(
             f"{reader.d_model} of reader {reader.name}"
         )
     folder = Path(out)
-    dtype = {"float16": torch.float16, "float32": torch.float32}[value_dtype]
+    dtype = {"float16": np.float16, "float32": np.float32}[value_dtype]
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -180,7 +185,7 @@ def encode_corpus(
                 )
                 bar.update(1)
             name = f"acts/shard-{len(manifest['shards']):05d}.safetensors"
-            nnz = _write_shard(folder / name, pooled, dtype)
+            nnz = _write_shard(folder / name, pooled, dtype, sae.cfg.d_sae)
             manifest["shards"].append({"file": name, "rows": [lo, hi], "nnz": nnz})
             manifest["nnz"] += nnz
             write_json_atomic(folder / MANIFEST, manifest)
