@@ -14,6 +14,7 @@ import pytest
 import torch
 
 import saetools
+from saetools.store.writer import DEFAULT_MIN_CONTRIBUTION
 from saetools.errors import SaetoolsError
 from saetools.store.manifest import read_manifest, write_json_atomic
 
@@ -48,11 +49,17 @@ def test_pooled_values_and_spans_match_token_maxima(small_store, reader_bf16, ex
         shard = texts[row // 16 * 16 : row // 16 * 16 + 16]
         item = list(reader_bf16.iter_activations(shard))[row % 16]
         with torch.no_grad():
-            dense = sae.encode(item.acts.float()).to_dense(1024)
+            x = item.acts.float()
+            dense = sae.encode(x).to_dense(1024)
+            share = dense * sae.W_dec.float().norm(dim=-1) / x.norm(dim=-1, keepdim=True)
         maxima, argmax = dense.max(0)
         lo, hi = store.matrix.indptr[row], store.matrix.indptr[row + 1]
         latents = store.matrix.indices[lo:hi]
-        assert set(latents) == set(torch.nonzero(maxima > 0).flatten().tolist())
+        minimum = store.manifest["pooling"]["min_contribution"]
+        assert minimum == DEFAULT_MIN_CONTRIBUTION > 0
+        kept = (maxima > 0) & (share.max(0).values >= minimum)
+        assert 0 < kept.sum() < (maxima > 0).sum()
+        assert set(latents) == set(torch.nonzero(kept).flatten().tolist())
         np.testing.assert_allclose(store.matrix.data[lo:hi], maxima[latents].numpy(), rtol=2e-3)
         for latent in latents[:25]:
             token = int(argmax[latent])

@@ -1,0 +1,45 @@
+"""When is a latent "active" in a document: per-latent thresholds relative to its own scale.
+
+Max-pooled over a document, a TopK SAE's latents almost all fire somewhere at a low level, so
+"value > 0" says little. Every analysis therefore calls latent j active in a document when its
+pooled activation exceeds ``rho * s_j``, where ``s_j`` is j's largest pooled activation over the
+documents analysed (rho = 0.5 by default; the same rule as ``diff``, see docs/diff.md).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+DEFAULT_RHO = 0.5
+
+
+def latent_scale(matrix: sp.csr_matrix) -> np.ndarray:
+    """Per latent, its largest pooled activation over the rows (0 where it never fires)."""
+    from .stats import ColumnData
+
+    return ColumnData(matrix).max()
+
+
+def binarize(
+    matrix: sp.csr_matrix, rho: float = DEFAULT_RHO, scale: np.ndarray | None = None
+) -> sp.csr_matrix:
+    """0/1 CSR matrix (float32) of the entries above ``rho`` times their latent's scale."""
+    scale = latent_scale(matrix) if scale is None else scale
+    matrix = matrix.tocsr()
+    keep = matrix.data > rho * scale[matrix.indices]
+    kept_before = np.concatenate([[0], np.cumsum(keep, dtype=np.int64)])
+    indptr = kept_before[matrix.indptr]
+    return sp.csr_matrix(
+        (np.ones(int(keep.sum()), np.float32), matrix.indices[keep], indptr),
+        shape=matrix.shape,
+    )
+
+
+def normalized(matrix: sp.csr_matrix, scale: np.ndarray | None = None) -> sp.csr_matrix:
+    """The matrix with each latent's activations divided by its scale (values in [0, 1])."""
+    scale = latent_scale(matrix) if scale is None else scale
+    out = matrix.tocsr(copy=True).astype(np.float32)
+    safe = np.where(scale > 0, scale, 1.0)
+    out.data /= safe[out.indices].astype(np.float32)
+    return out

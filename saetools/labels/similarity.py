@@ -1,0 +1,128 @@
+"""Label embeddings: match a natural-language query to latents, and compare two latents' labels.
+
+Labels are embedded with a sentence-embedding model (the shipped all-MiniLM-L6-v2 by default),
+unit-normalised, so similarities are cosines. Embeddings are cached under
+``$SAETOOLS_HOME/label-embeddings`` keyed by the labels' text and the model, so a label set is
+embedded once per machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import SaetoolsError
+from ..paths import saetools_home
+
+
+def _labels_key(labels: dict[int, str], model_name: str) -> str:
+    digest = hashlib.sha256(model_name.encode())
+    for latent in sorted(labels):
+        digest.update(f"{latent}\t{labels[latent]}\n".encode())
+    return digest.hexdigest()[:20]
+
+
+class LabelIndex:
+    """Unit-normalised embeddings of a label set, for query matching and label similarity.
+
+    ``labels`` maps latent id -> label; ``embedder`` is any object with
+    ``embed(texts) -> ndarray`` returning unit vectors (default: an
+    :class:`saetools.readers.EmbeddingReader` on the shipped MiniLM).
+    """
+
+    def __init__(
+        self,
+        labels: dict[int, str],
+        embedder=None,
+        *,
+        progress: bool = False,
+        shipped: str | Path | None = None,
+    ) -> None:
+        if not labels:
+            raise SaetoolsError(
+                "this SAE has no labels (labels.jsonl); label one with `saetools label` or use an "
+                "SAE that ships labels"
+            )
+        self.latents = np.array(sorted(labels), dtype=np.int64)
+        self.labels = [labels[int(j)] for j in self.latents]
+        self._embedder = embedder
+        self.vectors = self._load_or_embed(progress, shipped)
+        self._row = {int(j): r for r, j in enumerate(self.latents)}
+
+    @property
+    def embedder(self):
+        """The sentence-embedding model (loaded on first use)."""
+        if self._embedder is None:
+            from ..readers.embedding import EmbeddingReader
+
+            self._embedder = EmbeddingReader(batch_size=256)
+        return self._embedder
+
+    def _load_or_embed(self, progress: bool, shipped: str | Path | None) -> np.ndarray:
+        from safetensors.numpy import load_file, save_file
+
+        name = getattr(self._embedder, "name", None) or "all-MiniLM-L6-v2"
+        key = _labels_key(dict(zip(self.latents.tolist(), self.labels, strict=True)), name)
+        cache = saetools_home() / "label-embeddings" / f"{key}.safetensors"
+        candidates = [cache]
+        if shipped is not None:
+            candidates.insert(0, Path(shipped) / f"label-embeddings-{key}.safetensors")
+        for path in candidates:
+            if path.exists():
+                return load_file(str(path))["vectors"].astype(np.float32)
+        vectors = self.embedder.embed(self.labels, progress=progress).astype(np.float32)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(cache.name + f".{os.getpid()}.tmp")
+        save_file({"vectors": vectors.astype(np.float16)}, str(tmp))
+        os.replace(tmp, cache)
+        return vectors
+
+    def embed_query(self, query: str) -> np.ndarray:
+        """Unit vector of a query text."""
+        return self.embedder.embed([query])[0].astype(np.float32)
+
+    def match(
+        self, query: str, top: int | None = 20, threshold: float | None = None
+    ) -> pd.DataFrame:
+        """Latents whose labels are most similar to ``query``: ``latent``, ``label``,
+        ``similarity`` (cosine), best first; the ``top`` best, or all above ``threshold``."""
+        sims = self.vectors @ self.embed_query(query)
+        order = np.argsort(-sims, kind="stable")
+        if threshold is not None:
+            order = order[sims[order] >= threshold]
+        if top is not None:
+            order = order[:top]
+        return pd.DataFrame(
+            {
+                "latent": self.latents[order],
+                "label": [self.labels[r] for r in order],
+                "similarity": sims[order].astype(np.float64),
+            }
+        )
+
+    def pair_similarity(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        """Cosine similarity of the labels of latents ``left[i]`` and ``right[i]`` (NaN where a
+        latent has no label)."""
+        out = np.full(len(left), np.nan)
+        rows_l = np.array([self._row.get(int(j), -1) for j in left], dtype=np.int64)
+        rows_r = np.array([self._row.get(int(j), -1) for j in right], dtype=np.int64)
+        ok = (rows_l >= 0) & (rows_r >= 0)
+        out[ok] = np.einsum("ij,ij->i", self.vectors[rows_l[ok]], self.vectors[rows_r[ok]])
+        return out
+
+
+def label_index_for(sae_folder: str | Path | None, *, progress: bool = False) -> LabelIndex:
+    """The :class:`LabelIndex` of the labels stored next to an SAE."""
+    from . import load_labels
+
+    labels = load_labels(sae_folder)
+    if not labels:
+        raise SaetoolsError(
+            f"{sae_folder}: no labels.jsonl beside this SAE; label it first (`saetools label`) "
+            "or use an SAE that ships labels"
+        )
+    return LabelIndex(labels, progress=progress, shipped=sae_folder)
