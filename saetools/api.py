@@ -306,3 +306,184 @@ def diff(
     if rho is not None:
         options["rho"] = rho
     return diff_stores(store_a, store_b, labels=labels, examples=examples, **options)
+
+
+def store_for(
+    data,
+    *,
+    reader=None,
+    layer: int | None = None,
+    sae=None,
+    field: str = "text",
+    id_field: str | None = None,
+    role: str | None = None,
+    progress: bool = True,
+    device: str | None = "cpu",
+):
+    """The store of ``data``: opened if it is a store folder, else encoded into the cache."""
+    from .store import open_store
+
+    if is_store(data):
+        return open_store(data)
+    return encode(
+        data,
+        reader=reader,
+        layer=layer,
+        sae=sae,
+        field=field,
+        id_field=id_field,
+        role=role,
+        progress=progress,
+        device=device,
+    )
+
+
+def labels_of_store(store) -> dict[int, str]:
+    """The best labels of the SAE a store was encoded with (empty if it has none)."""
+    from .labels import load_labels
+
+    return load_labels(store.manifest["sae"].get("path"))
+
+
+def label_index_of_store(store, *, required: bool, progress: bool = False):
+    """The :class:`LabelIndex` of a store's SAE labels; None (or an error if ``required``)
+    when the SAE has no labels."""
+    from .errors import SaetoolsError
+    from .labels.similarity import LabelIndex
+
+    labels = labels_of_store(store)
+    if not labels:
+        if required:
+            raise SaetoolsError(
+                f"{store.folder}: the SAE of this store ({store.manifest['sae'].get('path')}) has "
+                "no labels.jsonl; label it first (`saetools label`) or use an SAE with labels"
+            )
+        return None
+    return LabelIndex(labels, progress=progress, shipped=store.manifest["sae"].get("path"))
+
+
+def _column_by_id(data, column: str, id_field, role) -> dict[str, str]:
+    """``id -> value`` of a metadata column of a data file (rows without a value are absent)."""
+    from .errors import SaetoolsError
+
+    if not isinstance(data, str | Path):
+        raise SaetoolsError("--with-column needs a data file")
+    corpus = read_corpus(data, column, id_field=id_field, role=role, warn=False)
+    return {doc.id: doc.text for doc in corpus.documents}
+
+
+def _aligned(store_x, store_y):
+    """Views of two stores restricted to the document ids they share, in X's order."""
+    import numpy as np
+
+    from .errors import SaetoolsError
+
+    ids_y = {str(v): r for r, v in enumerate(store_y.docs["id"])}
+    rows_x, rows_y = [], []
+    for r, v in enumerate(store_x.docs["id"]):
+        if str(v) in ids_y:
+            rows_x.append(r)
+            rows_y.append(ids_y[str(v)])
+    if not rows_x:
+        raise SaetoolsError("the two fields share no documents (no id has text in both)")
+    return store_x.select_rows(np.array(rows_x)), store_y.select_rows(np.array(rows_y))
+
+
+def correlate(
+    data,
+    *,
+    x_field: str | None = None,
+    y_field: str | None = None,
+    x_role: str | None = None,
+    y_role: str | None = None,
+    with_column: str | None = None,
+    reader=None,
+    layer: int | None = None,
+    sae=None,
+    field: str = "text",
+    id_field: str | None = None,
+    role: str | None = None,
+    rho: float = 0.5,
+    min_support: int | None = None,
+    max_label_similarity: float | None = 0.7,
+    passage_chars: int | None = 40,
+    top: int = 50,
+    examples: int = 2,
+    progress: bool = True,
+    device: str | None = "cpu",
+):
+    """NPMI audit of a dataset; returns ranked pairs as a :class:`pandas.DataFrame`.
+
+    Three modes (docs/correlate.md): latent pairs within one text field (default); latents of
+    one field against latents of another (``x_field``/``y_field`` or chat ``x_role``/``y_role``:
+    "prompts about X co-occur with responses saying Y"); latents against the values of a
+    metadata column (``with_column``).
+    """
+    import sys
+
+    import pandas as pd
+
+    from .analyses.correlate import column_indicators, correlate_matrices, pair_examples
+    from .errors import SaetoolsError
+
+    opts = {"reader": reader, "layer": layer, "sae": sae, "id_field": id_field}
+    opts.update(progress=progress, device=device)
+    cross = any(v is not None for v in (x_field, y_field, x_role, y_role))
+    if cross and with_column:
+        raise SaetoolsError("use either --x-field/--y-field (or roles) or --with-column, not both")
+    if cross:
+        if is_store(data):
+            raise SaetoolsError("--x-field/--y-field need the data file, not a store")
+        if (x_field or field) == (y_field or field) and x_role == y_role:
+            raise SaetoolsError("--x-field/--y-field (or --x-role/--y-role) must differ")
+        store_x = store_for(data, field=x_field or field, role=x_role or role, **opts)
+        store_y = store_for(data, field=y_field or field, role=y_role or role, **opts)
+        store_x, store_y = _aligned(store_x, store_y)
+    else:
+        store_x = store_y = store_for(data, field=field, role=role, **opts)
+    labels = labels_of_store(store_x)
+    index = label_index_of_store(store_x, required=False)
+    if index is None and max_label_similarity is not None and not with_column and progress:
+        print("warning: the SAE has no labels; the label-similarity filter is off", file=sys.stderr)
+    common = {"rho": rho, "min_support": min_support, "top": top}
+    if with_column:
+        source = data if not is_store(data) else store_x.manifest["source"].get("name")
+        if source is None or not Path(source).exists():
+            raise SaetoolsError(
+                f"--with-column needs the data file; the store's source {source!r} is not there"
+            )
+        values = _column_by_id(source, with_column, id_field, role)
+        ids = store_x.docs["id"].astype(str)
+        keep = ids.isin(values.keys()).to_numpy()
+        if not keep.any():
+            raise SaetoolsError(f"{source}: no document has a value in column {with_column!r}")
+        store_x = store_x.select_rows(keep.nonzero()[0])
+        indicators, names = column_indicators(pd.Series([values[i] for i in ids[keep]]))
+        frame = correlate_matrices(
+            store_x.matrix, indicators, labels_x=labels, y_names=names, **common
+        )
+        frame.attrs.update(mode="column", column=with_column, n_docs=store_x.matrix.shape[0])
+        return frame
+    frame = correlate_matrices(
+        store_x.matrix,
+        None if store_y is store_x else store_y.matrix,
+        labels_x=labels,
+        labels_y=labels,
+        label_index=index,
+        max_label_similarity=max_label_similarity if index is not None else None,
+        peak_starts=store_x.peak_starts if store_y is store_x else None,
+        passage_chars=passage_chars,
+        **common,
+    )
+    frame["examples"] = (
+        pair_examples(store_x, store_y, frame, rho, examples)
+        if examples
+        else [[] for _ in range(len(frame))]
+    )
+    frame.attrs.update(
+        mode="fields" if cross else "pairs",
+        x=x_field or x_role or field,
+        y=y_field or y_role or field,
+        n_docs=store_x.matrix.shape[0],
+    )
+    return frame

@@ -307,7 +307,7 @@ def encode(
 @click.option(
     "--test",
     type=click.Choice(["welch", "frequency"]),
-    default="welch",
+    default="frequency",
     show_default=True,
     help="per-latent test (see docs/diff.md)",
 )

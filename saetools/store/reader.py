@@ -42,7 +42,25 @@ class Store:
             )
 
     def __len__(self) -> int:
-        return int(self.manifest["n_docs"])
+        return len(self.docs) if "docs" in self.__dict__ else int(self.manifest["n_docs"])
+
+    def select_rows(self, rows) -> Store:
+        """An in-memory view of some documents (``rows`` in the given order): same manifest,
+        ``docs``, ``matrix`` and ``spans`` restricted to those rows (``examples`` are not)."""
+        import copy
+
+        rows = np.asarray(rows, dtype=np.int64)
+        matrix = self.matrix[rows]
+        indptr = self.matrix.indptr
+        lengths = indptr[rows + 1] - indptr[rows]
+        starts = np.repeat(indptr[rows] - np.cumsum(lengths) + lengths, lengths)
+        positions = starts + np.arange(int(lengths.sum()))
+        view = copy.copy(self)
+        view.__dict__.pop("peak_starts", None)
+        view.__dict__.pop("examples", None)
+        view.__dict__["docs"] = self.docs.iloc[rows].reset_index(drop=True)
+        view.__dict__["_loaded"] = (matrix.tocsr(), self.spans[positions])
+        return view
 
     def __repr__(self) -> str:
         return (
@@ -94,6 +112,14 @@ class Store:
     def spans(self) -> np.ndarray:
         """``[nnz, 2]`` character span of each stored maximum, aligned with ``matrix.data``."""
         return self._loaded[1]
+
+    @cached_property
+    def peak_starts(self) -> sp.csr_matrix:
+        """Same sparsity as :attr:`matrix`; each entry is 1 + the character offset where that
+        latent peaked in that document (the +1 keeps offset 0 distinct from "absent")."""
+        m = self.matrix
+        starts = (self.spans[:, 0].astype(np.int64) + 1).astype(np.float64)
+        return sp.csr_matrix((starts, m.indices, m.indptr), shape=m.shape)
 
     def span(self, row: int, latent: int) -> tuple[int, int] | None:
         """Character span where ``latent`` peaked in document ``row`` (None if not stored)."""

@@ -1,0 +1,208 @@
+"""Correlation audits: NPMI between latents (or between latents and a metadata column).
+
+Every document is binarised (latent j active when its pooled activation exceeds rho * s_j, see
+:mod:`saetools.analyses.activity`); for latents i and j over n documents,
+
+    NPMI(i, j) = log(p(i,j) / (p(i) p(j))) / -log p(i,j)
+
+with p(i) = n_i / n and p(i,j) = n_ij / n. Pairs with fewer than ``min_support`` joint documents
+are skipped. Pairs of latents whose labels say the same thing (cosine of their MiniLM label
+embeddings above ``max_label_similarity``) are dropped, so near-synonyms ("sports" / "football")
+do not drown out real findings. Docs: docs/correlate.md.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from ..errors import SaetoolsError
+from .activity import DEFAULT_RHO, binarize, latent_scale
+from .cooccurrence import top_pairs
+
+DEFAULT_MAX_LABEL_SIMILARITY = 0.7
+DEFAULT_PASSAGE_CHARS = 40
+
+
+def default_min_support(n_docs: int) -> int:
+    """10 documents, or 1% of them on large sets, whichever is larger: below that, pairs of rare
+    latents that meet in a handful of documents reach NPMI ≈ 1 by chance and fill the ranking."""
+    return max(10, int(np.ceil(0.01 * n_docs)))
+
+
+def _labels_of(latents: np.ndarray, labels: dict[int, str]) -> list[str]:
+    return [labels.get(int(j), "") for j in latents]
+
+
+def correlate_matrices(
+    x: sp.csr_matrix,
+    y: sp.csr_matrix | None = None,
+    *,
+    labels_x: dict[int, str] | None = None,
+    labels_y: dict[int, str] | None = None,
+    label_index=None,
+    y_names: list[str] | None = None,
+    rho: float = DEFAULT_RHO,
+    min_support: int | None = None,
+    max_label_similarity: float | None = DEFAULT_MAX_LABEL_SIMILARITY,
+    peak_starts: sp.csr_matrix | None = None,
+    passage_chars: int | None = DEFAULT_PASSAGE_CHARS,
+    top: int = 50,
+) -> pd.DataFrame:
+    """Ranked NPMI pairs of the pooled matrix ``x`` (latents × latents), or between ``x`` and
+    ``y`` (rows aligned: a second text field's pooled matrix, or a 0/1 indicator matrix of a
+    metadata column whose column names are ``y_names``).
+
+    Columns: ``latent_a``, ``label_a``, ``latent_b``, ``label_b``, ``count_a``, ``count_b``,
+    ``count_ab``, ``npmi``, ``label_similarity``; for a metadata column ``latent_b``/``label_b``
+    are replaced by ``value``.
+
+    ``peak_starts`` (same sparsity as ``x``, data = character offset + 1 of each latent's peak
+    token; :meth:`saetools.store.Store.peak_starts`) enables the same-passage filter of
+    latents x latents pairs: a pair whose peaks lie within ``passage_chars`` characters of each
+    other in at least half of the documents where both fire describes one passage twice (two
+    latents of one token or phrase) and is dropped. ``same_passage`` reports that share.
+    """
+    if y is not None and y.shape[0] != x.shape[0]:
+        raise SaetoolsError(f"x has {x.shape[0]} rows but y has {y.shape[0]}")
+    labels_x = labels_x or {}
+    labels_y = labels_x if y is None else (labels_y or {})
+    n = x.shape[0]
+    min_support = default_min_support(n) if min_support is None else min_support
+    bx = binarize(x, rho)
+    by = None
+    if y is not None:
+        by = y.tocsr().astype(np.float32) if y_names is not None else binarize(y, rho)
+    filtering = label_index is not None and max_label_similarity is not None and y_names is None
+    local = peak_starts is not None and passage_chars is not None and y is None
+
+    def reject(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        out = np.zeros(len(left), dtype=bool)
+        if filtering:
+            out |= label_index.pair_similarity(left, right) > max_label_similarity
+        if local:
+            out |= same_passage_share(bx, peak_starts, left, right, passage_chars) >= 0.5
+        return out
+
+    i, j, joint, score = top_pairs(
+        bx, by, min_support=min_support, keep=top, reject=reject if filtering or local else None
+    )
+    count_x = np.diff(bx.tocsc().indptr)
+    count_y = count_x if by is None else np.diff(by.tocsc().indptr)
+    frame = pd.DataFrame(
+        {
+            "latent_a": i.astype(np.int64),
+            "label_a": _labels_of(i, labels_x),
+            "latent_b": j.astype(np.int64),
+            "label_b": _labels_of(j, labels_y),
+            "count_a": count_x[i].astype(np.int64),
+            "count_b": count_y[j].astype(np.int64),
+            "count_ab": joint,
+            "npmi": score,
+        }
+    )
+    if y_names is not None:
+        frame = frame.drop(columns=["label_b"]).rename(columns={"latent_b": "value"})
+        frame["value"] = [y_names[v] for v in j]
+        return frame.rename(columns={"latent_a": "latent", "label_a": "label"})
+    if label_index is not None:
+        frame["label_similarity"] = label_index.pair_similarity(i, j)
+    else:
+        frame["label_similarity"] = np.nan
+    if local:
+        frame["same_passage"] = same_passage_share(bx, peak_starts, i, j, passage_chars)
+    return frame
+
+
+def same_passage_share(
+    active: sp.csr_matrix, peak_starts: sp.csr_matrix, left, right, window: int
+) -> np.ndarray:
+    """For each pair, the share of documents where both latents are active whose peaks lie
+    within ``window`` characters of each other."""
+    active_c = active.tocsc()
+    starts_c = peak_starts.tocsc()
+    columns: dict[int, dict] = {}
+
+    def column(j: int) -> dict:
+        if j not in columns:
+            rows = active_c.indices[active_c.indptr[j] : active_c.indptr[j + 1]]
+            lo, hi = starts_c.indptr[j], starts_c.indptr[j + 1]
+            where = dict(
+                zip(starts_c.indices[lo:hi].tolist(), starts_c.data[lo:hi].tolist(), strict=True)
+            )
+            columns[j] = {int(r): where.get(int(r), 0) for r in rows}
+        return columns[j]
+
+    out = np.zeros(len(left))
+    for k, (a, b) in enumerate(zip(left, right, strict=True)):
+        ca, cb = column(int(a)), column(int(b))
+        rows = ca.keys() & cb.keys()
+        if rows:
+            near = sum(abs(ca[r] - cb[r]) <= window for r in rows)
+            out[k] = near / len(rows)
+    return out
+
+
+def column_indicators(values: pd.Series) -> tuple[sp.csr_matrix, list[str]]:
+    """0/1 matrix (documents × distinct values) of a categorical column, and the value names."""
+    names = sorted(values.astype(str).unique().tolist())
+    lookup = {v: k for k, v in enumerate(names)}
+    cols = values.astype(str).map(lookup).to_numpy()
+    n = len(values)
+    matrix = sp.csr_matrix(
+        (np.ones(n, np.float32), cols.astype(np.int64), np.arange(n + 1, dtype=np.int64)),
+        shape=(n, len(names)),
+    )
+    return matrix, names
+
+
+def both_active_rows(
+    x: sp.csr_matrix, y: sp.csr_matrix, a: int, b: int, rho: float, n: int = 2
+) -> list[int]:
+    """Up to ``n`` rows where column ``a`` of ``x`` and column ``b`` of ``y`` are both active,
+    strongest first (by the smaller of the two normalised activations)."""
+    col_a = x[:, a].toarray().ravel()
+    col_b = y[:, b].toarray().ravel()
+    sa, sb = col_a.max(initial=0), col_b.max(initial=0)
+    if sa <= 0 or sb <= 0:
+        return []
+    both = (col_a > rho * sa) & (col_b > rho * sb)
+    strength = np.minimum(col_a / sa, col_b / sb)
+    rows = np.nonzero(both)[0]
+    return rows[np.argsort(-strength[rows], kind="stable")][:n].tolist()
+
+
+__all__ = [
+    "correlate_matrices",
+    "column_indicators",
+    "both_active_rows",
+    "default_min_support",
+    "latent_scale",
+]
+
+
+def pair_examples(store_x, store_y, frame: pd.DataFrame, rho: float, n: int = 2) -> list[list]:
+    """Per row of a pairs frame, up to ``n`` documents where both latents fire: ``id`` and a
+    snippet around each latent's peak (``snippet_a`` in X's text, ``snippet_b`` in Y's)."""
+    from .diff import snippet
+
+    out = []
+    texts_x = store_x.docs["text"].to_numpy()
+    texts_y = store_y.docs["text"].to_numpy()
+    ids = store_x.docs["id"].to_numpy()
+    for a, b in zip(frame["latent_a"], frame["latent_b"], strict=True):
+        rows = both_active_rows(store_x.matrix, store_y.matrix, int(a), int(b), rho, n)
+        examples = []
+        for row in rows:
+            sa = store_x.span(row, int(a)) or (0, 0)
+            sb = store_y.span(row, int(b)) or (0, 0)
+            examples.append(
+                {
+                    "id": str(ids[row]),
+                    "snippet_a": snippet(texts_x[row], *sa, width=50),
+                    "snippet_b": snippet(texts_y[row], *sb, width=50),
+                }
+            )
+        out.append(examples)
+    return out
