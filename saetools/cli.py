@@ -405,6 +405,144 @@ def diff(
         click.echo(f"wrote {html_path}", err=quiet)
 
 
+SAE_OPTION = click.option(
+    "--sae",
+    "sae_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="SAE folder (default: the shipped SAE for the default reader)",
+)
+OUTPUT_OPTIONS = [
+    click.option(
+        "--out",
+        "out",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="write the rows to a .csv or .jsonl file",
+    ),
+    click.option(
+        "--html",
+        "html_path",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="write a self-contained HTML report",
+    ),
+    click.option("--device", default="cpu", show_default=True, help="cpu | cuda | auto"),
+    click.option("--quiet", "-q", is_flag=True, help="no progress bars, no table"),
+]
+
+
+def reader_from_options(options: dict, device: str, quiet: bool):
+    """The reader named by the CLI options, or None to use the SAE's own reader."""
+    reader_opts = pop_keys(options, READER_KEYS)
+    if reader_opts["reader"] or reader_opts["layer"] is not None:
+        return open_reader(reader_opts, device, quiet)
+    return None
+
+
+def write_outputs(frame, out, html_path, quiet: bool, html_writer) -> None:
+    """Write ``--out`` and ``--html`` files and say so."""
+    from .report.tables import write_table
+
+    if out:
+        write_table(frame, out)
+        click.echo(f"wrote {len(frame)} rows to {out}", err=quiet)
+    if html_path:
+        html_writer(frame, html_path)
+        click.echo(f"wrote {html_path}", err=quiet)
+
+
+@cli.command()
+@click.argument("data", type=click.Path(path_type=Path))
+@add_options(CORPUS_OPTIONS)
+@click.option("--x-field", default=None, help="cross-field audit: the first text field")
+@click.option("--y-field", default=None, help="cross-field audit: the second text field")
+@click.option("--x-role", default=None, help="cross-field audit on chats: the first role")
+@click.option("--y-role", default=None, help="cross-field audit on chats: the second role")
+@click.option("--with-column", default=None, help="correlate latents with a metadata column")
+@add_options(READER_OPTIONS)
+@SAE_OPTION
+@click.option("--top", type=int, default=20, show_default=True, help="pairs to report")
+@click.option(
+    "--min-support",
+    type=int,
+    default=None,
+    help="documents where both must fire (default: 10 or 1%% of the documents)",
+)
+@click.option(
+    "--max-label-similarity",
+    type=float,
+    default=0.7,
+    show_default=True,
+    help="drop pairs whose labels are more similar than this (cosine; 1 turns the filter off)",
+)
+@click.option(
+    "--passage-chars",
+    type=int,
+    default=40,
+    show_default=True,
+    help="drop pairs whose peaks lie this close in most shared documents (0: off)",
+)
+@click.option("--rho", type=float, default=0.5, show_default=True, help="activity threshold")
+@add_options(OUTPUT_OPTIONS)
+def correlate(
+    data,
+    x_field,
+    y_field,
+    x_role,
+    y_role,
+    with_column,
+    sae_path,
+    top,
+    min_support,
+    max_label_similarity,
+    passage_chars,
+    rho,
+    out,
+    html_path,
+    device,
+    quiet,
+    **options,
+) -> None:
+    """Which latents co-occur in DATA (a data file or store): ranked NPMI pairs.
+
+    With --x-field/--y-field (or --x-role/--y-role) pairs one field's latents with the other's;
+    with --with-column pairs latents with the values of a metadata column.
+    """
+    from .api import correlate as correlate_api
+    from .report.analyses_text import format_correlate
+
+    corpus_opts = pop_keys(options, CORPUS_KEYS)
+    reader = reader_from_options(options, device, quiet)
+    frame = correlate_api(
+        data,
+        x_field=x_field,
+        y_field=y_field,
+        x_role=x_role,
+        y_role=y_role,
+        with_column=with_column,
+        reader=reader,
+        sae=sae_path,
+        rho=rho,
+        min_support=min_support,
+        max_label_similarity=None if max_label_similarity >= 1 else max_label_similarity,
+        passage_chars=passage_chars or None,
+        top=top,
+        progress=not quiet,
+        device=device,
+        **corpus_opts,
+    )
+    if not quiet:
+        click.echo(format_correlate(frame, top=top))
+
+    def html_writer(frame, path):
+        from .report.analyses_html import correlate_report
+
+        correlate_report(frame, path)
+
+    write_outputs(frame, out, html_path, quiet, html_writer)
+
+
 def check_compatible(sae, reader, sae_path) -> None:
     """Refuse an SAE whose input width differs from the reader's."""
     if sae.cfg.d_in != reader.d_model:

@@ -1,0 +1,50 @@
+"""Terminal views of the correlate, cluster and search results."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .tables import shorten
+
+
+def format_correlate(frame: pd.DataFrame, top: int = 20, examples: bool = True) -> str:
+    """Ranked NPMI pairs (or latent ↔ column value rows) with an example per pair."""
+    attrs = frame.attrs
+    mode = attrs.get("mode", "pairs")
+    head = {
+        "pairs": "latent pairs",
+        "fields": f"latents of {attrs.get('x')!r} x latents of {attrs.get('y')!r}",
+        "column": f"latents x values of column {attrs.get('column')!r}",
+    }[mode]
+    lines = [f"NPMI audit: {head}, {attrs.get('n_docs')} documents"]
+    if frame.empty:
+        lines.append("  (no pair reaches the minimum support)")
+        return "\n".join(lines)
+    if mode == "column":
+        lines.append(
+            f"  {'#':>3} {'latent':>6}  {'label':36s} {'value':16s} {'n_lat':>6} {'n_val':>6} "
+            f"{'n_both':>6} {'NPMI':>6}"
+        )
+        for rank, row in enumerate(frame.head(top).itertuples(index=False), start=1):
+            lines.append(
+                f"  {rank:>3} {row.latent:>6}  {shorten(row.label, 36):36s} "
+                f"{shorten(row.value, 16):16s} {row.count_a:>6} {row.count_b:>6} "
+                f"{row.count_ab:>6} {row.npmi:6.3f}"
+            )
+        return "\n".join(lines)
+    lines.append(
+        f"  {'#':>3} {'latent':>6}  {'label':30s} {'latent':>6}  {'label':30s} {'n_a':>5} "
+        f"{'n_b':>5} {'n_ab':>5} {'NPMI':>6}"
+    )
+    for rank, row in enumerate(frame.head(top).itertuples(index=False), start=1):
+        lines.append(
+            f"  {rank:>3} {row.latent_a:>6}  {shorten(row.label_a, 30):30s} {row.latent_b:>6}  "
+            f"{shorten(row.label_b, 30):30s} {row.count_a:>5} {row.count_b:>5} "
+            f"{row.count_ab:>5} {row.npmi:6.3f}"
+        )
+        if examples and "examples" in frame.columns:
+            for item in row.examples[:1]:
+                lines.append(f"        {item['id']}: {shorten(item['snippet_a'], 70)}")
+                if mode == "fields" or item["snippet_b"] != item["snippet_a"]:
+                    lines.append(f"        {' ' * len(str(item['id']))}  {shorten(item['snippet_b'], 70)}")
+    return "\n".join(lines)
