@@ -14,9 +14,9 @@ import pytest
 import torch
 
 import saetools
-from saetools.store.writer import DEFAULT_MIN_CONTRIBUTION
 from saetools.errors import SaetoolsError
 from saetools.store.manifest import read_manifest, write_json_atomic
+from saetools.store.writer import DEFAULT_MIN_CONTRIBUTION
 
 from .helpers import write_jsonl
 

@@ -44,7 +44,8 @@ def format_correlate(frame: pd.DataFrame, top: int = 20, examples: bool = True) 
         )
         if examples and "examples" in frame.columns:
             for item in row.examples[:1]:
+                pad = " " * len(str(item["id"]))
                 lines.append(f"        {item['id']}: {shorten(item['snippet_a'], 70)}")
                 if mode == "fields" or item["snippet_b"] != item["snippet_a"]:
-                    lines.append(f"        {' ' * len(str(item['id']))}  {shorten(item['snippet_b'], 70)}")
+                    lines.append(f"        {pad}  {shorten(item['snippet_b'], 70)}")
     return "\n".join(lines)
