@@ -1,0 +1,5 @@
+"""``python -m saetools``: the command line."""
+
+from .cli import main
+
+main()
