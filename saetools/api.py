@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 from .corpus import read_corpus
 from .sae.train import TrainConfig, TrainResult
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def train_sae(
@@ -487,3 +491,144 @@ def correlate(
         n_docs=store_x.matrix.shape[0],
     )
     return frame
+
+
+def choose_latents(
+    store,
+    query: str | Sequence[str] | None = None,
+    latents: Sequence[int] | None = None,
+    *,
+    top: int = 20,
+    min_similarity: float | None = None,
+    min_freq: float = 0.01,
+    max_freq: float = 0.99,
+    rho: float = 0.5,
+):
+    """The latents an analysis is restricted to, as a DataFrame (``latent``, ``label``,
+    ``similarity``, ``query``, ``freq``): given ids, or for each query the ``top`` latents whose
+    labels are most similar to it among those active in ``[min_freq, max_freq]`` of the
+    documents (latents that never fire here cannot separate anything). ``None`` when neither is
+    given (all latents)."""
+    import numpy as np
+    import pandas as pd
+
+    from .analyses.activity import binarize
+    from .errors import SaetoolsError
+
+    if query is None and latents is None:
+        return None
+    active = binarize(store.matrix, rho)
+    freq = np.diff(active.tocsc().indptr) / max(store.matrix.shape[0], 1)
+    labels = labels_of_store(store)
+    if latents is not None:
+        ids = np.asarray(list(latents), dtype=np.int64)
+        bad = ids[(ids < 0) | (ids >= store.d_sae)]
+        if len(bad):
+            raise SaetoolsError(f"latent {int(bad[0])} is out of range (the SAE has {store.d_sae})")
+        return pd.DataFrame(
+            {
+                "latent": ids,
+                "label": [labels.get(int(j), "") for j in ids],
+                "similarity": np.nan,
+                "query": "",
+                "freq": freq[ids],
+            }
+        )
+    index = label_index_of_store(store, required=True)
+    queries = [query] if isinstance(query, str) else list(query)
+    parts = []
+    for text in queries:
+        match = index.match(text, top=None, threshold=min_similarity)
+        usable = (freq[match["latent"]] >= min_freq) & (freq[match["latent"]] <= max_freq)
+        match = match[usable].head(top)
+        if match.empty:
+            closest = ", ".join(repr(v) for v in index.match(text, top=5)["label"])
+            raise SaetoolsError(
+                f"no latent label matches {text!r} among the latents active in this data "
+                f"(closest labels: {closest})"
+            )
+        parts.append(match.assign(query=text, freq=freq[match["latent"].to_numpy()]))
+    chosen = pd.concat(parts).drop_duplicates("latent").reset_index(drop=True)
+    return chosen
+
+
+class ClusterReport(NamedTuple):
+    """Result of :func:`cluster`: ``clusters`` (one row per cluster: size, share, enriched
+    latents, representative documents), ``documents`` (``id``, ``cluster``, in store order) and
+    ``latents`` (the latents clustered on, with their labels and match scores; None for all)."""
+
+    clusters: pd.DataFrame
+    documents: pd.DataFrame
+    latents: pd.DataFrame | None
+
+
+def cluster(
+    data,
+    k: int = 5,
+    *,
+    query: str | Sequence[str] | None = None,
+    latents: Sequence[int] | None = None,
+    top_latents: int = 20,
+    min_similarity: float | None = None,
+    reader=None,
+    layer: int | None = None,
+    sae=None,
+    field: str = "text",
+    id_field: str | None = None,
+    role: str | None = None,
+    rho: float = 0.5,
+    seed: int = 0,
+    representatives: int = 3,
+    progress: bool = True,
+    device: str | None = "cpu",
+) -> ClusterReport:
+    """Targeted spectral clustering of a dataset (docs/cluster.md).
+
+    With ``query`` (one text or several), only the latents whose labels match it are used, so
+    the clusters follow that property ("tone") rather than whatever dominates the data; with
+    ``latents``, exactly those; with neither, all latents.
+    """
+    import pandas as pd
+
+    from .analyses.cluster import cluster_matrix, describe_clusters
+    from .analyses.diff import snippet
+
+    store = store_for(
+        data,
+        reader=reader,
+        layer=layer,
+        sae=sae,
+        field=field,
+        id_field=id_field,
+        role=role,
+        progress=progress,
+        device=device,
+    )
+    chosen = choose_latents(
+        store, query, latents, top=top_latents, min_similarity=min_similarity, rho=rho
+    )
+    result = cluster_matrix(
+        store.matrix,
+        k,
+        latents=None if chosen is None else chosen["latent"].to_numpy(),
+        rho=rho,
+        seed=seed,
+    )
+    labels = labels_of_store(store)
+    clusters = describe_clusters(result, labels, representatives=representatives)
+    texts, ids = store.docs["text"].to_numpy(), store.docs["id"].astype(str).to_numpy()
+    examples = []
+    for row in clusters.itertuples():
+        items = []
+        top_latent = row.latents[0]["latent"] if row.latents else None
+        for r in row.representatives:
+            span = store.span(r, top_latent) if top_latent is not None else None
+            text = snippet(texts[r], *span, width=60) if span else texts[r][:160]
+            items.append({"id": ids[r], "text": " ".join(text.split())})
+        examples.append(items)
+    clusters["representatives"] = examples
+    documents = pd.DataFrame({"id": ids, "cluster": result.labels})
+    clusters.attrs.update(
+        n_docs=len(ids), k=k, query=query, source=store.manifest["source"].get("name")
+    )
+    return ClusterReport(clusters, documents, chosen)

@@ -543,6 +543,86 @@ def correlate(
     write_outputs(frame, out, html_path, quiet, html_writer)
 
 
+def parse_latent_ids(text: str | None) -> list[int] | None:
+    """``"3,17,42"`` -> ``[3, 17, 42]`` (None stays None)."""
+    if text is None:
+        return None
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise SaetoolsError(f"--latents must be comma-separated integers, got {text!r}") from None
+
+
+@cli.command()
+@click.argument("data", type=click.Path(path_type=Path))
+@add_options(CORPUS_OPTIONS)
+@click.option(
+    "--query",
+    multiple=True,
+    help="cluster by the latents whose labels match this (repeatable: one per facet)",
+)
+@click.option("--latents", "latent_ids", default=None, help="cluster on these latent ids: 3,17,42")
+@click.option("--k", type=int, default=5, show_default=True, help="number of clusters")
+@click.option(
+    "--top-latents", type=int, default=20, show_default=True, help="latents kept per query"
+)
+@click.option("--min-similarity", type=float, default=None, help="label-match threshold (cosine)")
+@add_options(READER_OPTIONS)
+@SAE_OPTION
+@click.option("--rho", type=float, default=0.5, show_default=True, help="activity threshold")
+@click.option("--seed", type=int, default=0, show_default=True, help="spectral clustering seed")
+@add_options(OUTPUT_OPTIONS)
+def cluster(
+    data,
+    query,
+    latent_ids,
+    k,
+    top_latents,
+    min_similarity,
+    sae_path,
+    rho,
+    seed,
+    out,
+    html_path,
+    device,
+    quiet,
+    **options,
+) -> None:
+    """Cluster DATA (a data file or store) along the property named by --query.
+
+    --out writes one row per document (id, cluster).
+    """
+    from .api import cluster as cluster_api
+    from .report.analyses_text import format_clusters
+
+    corpus_opts = pop_keys(options, CORPUS_KEYS)
+    reader = reader_from_options(options, device, quiet)
+    report = cluster_api(
+        data,
+        k,
+        query=list(query) or None,
+        latents=parse_latent_ids(latent_ids),
+        top_latents=top_latents,
+        min_similarity=min_similarity,
+        reader=reader,
+        sae=sae_path,
+        rho=rho,
+        seed=seed,
+        progress=not quiet,
+        device=device,
+        **corpus_opts,
+    )
+    if not quiet:
+        click.echo(format_clusters(report))
+
+    def html_writer(_frame, path):
+        from .report.analyses_html import cluster_report
+
+        cluster_report(report, path)
+
+    write_outputs(report.documents, out, html_path, quiet, html_writer)
+
+
 def check_compatible(sae, reader, sae_path) -> None:
     """Refuse an SAE whose input width differs from the reader's."""
     if sae.cfg.d_in != reader.d_model:

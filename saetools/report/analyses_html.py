@@ -61,3 +61,42 @@ def correlate_report(frame: pd.DataFrame, path: str | Path) -> Path:
 
 
 __all__ = ["correlate_report", "mark_snippet"]
+
+
+def cluster_report(report, path: str | Path) -> Path:
+    """HTML page of a clustering: the latents used, then each cluster with its enriched latents
+    and representative documents."""
+    clusters = report.clusters
+    body = [
+        f"<h1>saetools cluster</h1><p class='meta'>{_esc(clusters.attrs.get('n_docs'))} "
+        f"documents, k = {_esc(clusters.attrs.get('k'))}, query: "
+        f"{_esc(clusters.attrs.get('query') or 'none (all latents)')}</p>"
+    ]
+    if report.latents is not None:
+        body.append(
+            "<h2>Latents used</h2><table><tr><th>latent</th><th>label</th>"
+            "<th>similarity</th><th>active in</th></tr>"
+        )
+        for row in report.latents.itertuples(index=False):
+            body.append(
+                f"<tr><td class='num'>{row.latent}</td><td>{_esc(row.label)}</td>"
+                f"<td class='num'>{row.similarity:.2f}</td><td class='num'>{row.freq:.0%}</td></tr>"
+            )
+        body.append("</table>")
+    for row in clusters.itertuples(index=False):
+        name = "No chosen latent active" if row.cluster < 0 else f"Cluster {row.cluster}"
+        body.append(f"<h2>{name}: {row.size} documents ({row.share:.0%})</h2><table>")
+        body.append("<tr><th>latent</th><th>label</th><th>here</th><th>elsewhere</th></tr>")
+        for item in row.latents:
+            body.append(
+                f"<tr><td class='num'>{item['latent']}</td><td>{_esc(item['label'])}</td>"
+                f"<td class='num'>{item['freq_in']:.0%}</td>"
+                f"<td class='num'>{item['freq_out']:.0%}</td></tr>"
+            )
+        body.append("</table>")
+        body.extend(
+            f"<div class='ex'><span class='side'>{_esc(item['id'])}</span>"
+            f"{_snippet_html(item['text'])}</div>"
+            for item in row.representatives
+        )
+    return write_html(path, "saetools cluster", "".join(body))

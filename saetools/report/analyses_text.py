@@ -49,3 +49,40 @@ def format_correlate(frame: pd.DataFrame, top: int = 20, examples: bool = True) 
                 if mode == "fields" or item["snippet_b"] != item["snippet_a"]:
                     lines.append(f"        {pad}  {shorten(item['snippet_b'], 70)}")
     return "\n".join(lines)
+
+
+def format_chosen(chosen: pd.DataFrame | None, limit: int = 12) -> str:
+    """The latents an analysis was restricted to (what the query matched)."""
+    if chosen is None:
+        return "latents: all"
+    lines = [f"latents used ({len(chosen)}):"]
+    for row in chosen.head(limit).itertuples(index=False):
+        sim = "" if row.similarity != row.similarity else f" sim {row.similarity:.2f}"
+        lines.append(
+            f"  {row.latent:>6}  {shorten(row.label, 44):44s}{sim}  active in {row.freq:.0%}"
+        )
+    if len(chosen) > limit:
+        lines.append(f"  … and {len(chosen) - limit} more")
+    return "\n".join(lines)
+
+
+def format_clusters(report, examples: bool = True) -> str:
+    """Clusters with size, enriched latents and representative documents."""
+    clusters = report.clusters
+    lines = [
+        f"{clusters.attrs.get('n_docs')} documents, k = {clusters.attrs.get('k')}",
+        format_chosen(report.latents),
+    ]
+    for row in clusters.itertuples(index=False):
+        name = "no chosen latent active" if row.cluster < 0 else f"cluster {row.cluster}"
+        lines.append("")
+        lines.append(f"== {name}: {row.size} documents ({row.share:.0%}) ==")
+        for item in row.latents:
+            lines.append(
+                f"  {item['latent']:>6}  {shorten(item['label'], 44):44s} "
+                f"{item['freq_in']:5.0%} here vs {item['freq_out']:4.0%} elsewhere"
+            )
+        if examples:
+            for item in row.representatives:
+                lines.append(f"    {item['id']}: {shorten(item['text'], 100)}")
+    return "\n".join(lines)

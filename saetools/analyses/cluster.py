@@ -1,0 +1,178 @@
+"""Targeted spectral clustering of binarised document vectors.
+
+Keep only the latents related to what the user wants to cluster by (a query matched against the
+labels, or all latents), binarise each document on them (active when above rho * s_j, see
+:mod:`saetools.analyses.activity`), compare documents by Jaccard similarity
+
+    J(a, b) = |A ∩ B| / |A ∪ B|
+
+and cut the similarity graph with spectral clustering (seeded, deterministic). Up to
+``dense_limit`` documents the full affinity matrix is used; beyond, each document keeps only its
+``neighbors`` most similar documents (a symmetric sparse k-nearest-neighbour graph), so memory
+stays O(n · neighbors). Documents with none of the chosen latents active form cluster -1.
+Docs: docs/cluster.md.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from ..errors import SaetoolsError
+from .activity import DEFAULT_RHO, binarize, latent_scale
+
+DENSE_LIMIT = 5000
+NEIGHBORS = 30
+
+
+class Clustering(NamedTuple):
+    """Cluster id per document (-1: no chosen latent active) and the binarised matrix used."""
+
+    labels: np.ndarray
+    active: sp.csr_matrix  # documents x chosen latents, 0/1
+    latents: np.ndarray  # the chosen latents (columns of ``active``)
+
+
+def jaccard_block(rows: sp.csr_matrix, active: sp.csr_matrix, sizes: np.ndarray) -> np.ndarray:
+    """Dense Jaccard similarities of ``rows`` (a slice of ``active``) against all of ``active``."""
+    inter = (rows @ active.T).toarray()
+    row_sizes = np.asarray(rows.sum(axis=1)).ravel()
+    union = row_sizes[:, None] + sizes[None, :] - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(union > 0, inter / union, 0.0)
+
+
+def jaccard_affinity(
+    active: sp.csr_matrix, dense_limit: int = DENSE_LIMIT, neighbors: int = NEIGHBORS
+):
+    """Jaccard affinity between the rows of a 0/1 matrix: dense up to ``dense_limit`` rows,
+    else a symmetric sparse graph of each row's ``neighbors`` most similar rows."""
+    n = active.shape[0]
+    sizes = np.asarray(active.sum(axis=1)).ravel()
+    if n <= dense_limit:
+        return jaccard_block(active, active, sizes)
+    keep = min(neighbors, n - 1)
+    rows_out, cols_out, vals_out = [], [], []
+    step = max(1, 2_000_000 // n)  # ~16 MB of float64 per block
+    for lo in range(0, n, step):
+        block = jaccard_block(active[lo : lo + step], active, sizes)
+        block[np.arange(len(block)), np.arange(lo, lo + len(block))] = 0.0
+        nearest = np.argpartition(-block, keep, axis=1)[:, :keep]
+        vals = np.take_along_axis(block, nearest, axis=1)
+        rows_out.append(np.repeat(np.arange(lo, lo + len(block)), keep))
+        cols_out.append(nearest.ravel())
+        vals_out.append(vals.ravel())
+    graph = sp.csr_matrix(
+        (np.concatenate(vals_out), (np.concatenate(rows_out), np.concatenate(cols_out))),
+        shape=(n, n),
+    )
+    graph.eliminate_zeros()
+    return graph.maximum(graph.T).tocsr()
+
+
+def spectral_labels(affinity, k: int, seed: int) -> np.ndarray:
+    """Spectral clustering of a precomputed affinity (dense or sparse), seeded."""
+    import warnings
+
+    from sklearn.cluster import SpectralClustering
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "graph is not fully connected" is expected
+        model = SpectralClustering(
+            n_clusters=k, affinity="precomputed", random_state=seed, assign_labels="cluster_qr"
+        )
+        return model.fit_predict(affinity)
+
+
+def cluster_matrix(
+    matrix: sp.csr_matrix,
+    k: int,
+    *,
+    latents: np.ndarray | None = None,
+    rho: float = DEFAULT_RHO,
+    seed: int = 0,
+    dense_limit: int = DENSE_LIMIT,
+    neighbors: int = NEIGHBORS,
+) -> Clustering:
+    """Cluster the rows of a pooled matrix into ``k`` groups on the chosen ``latents``."""
+    n = matrix.shape[0]
+    if k < 2:
+        raise SaetoolsError(f"k must be at least 2, got {k}")
+    if k > n:
+        raise SaetoolsError(f"k = {k} is larger than the number of documents ({n})")
+    scale = latent_scale(matrix)
+    active = binarize(matrix, rho, scale)
+    chosen = np.arange(matrix.shape[1]) if latents is None else np.asarray(latents, np.int64)
+    active = active[:, chosen].tocsr()
+    has_any = np.diff(active.indptr) > 0
+    labels = np.full(n, -1, dtype=np.int64)
+    if has_any.sum() < k:
+        raise SaetoolsError(
+            f"only {int(has_any.sum())} documents have any of the chosen latents active; "
+            f"cannot form {k} clusters (choose more latents or a smaller k)"
+        )
+    sub = active[has_any]
+    labels[has_any] = spectral_labels(jaccard_affinity(sub, dense_limit, neighbors), k, seed)
+    return Clustering(_renumber_by_size(labels), active, chosen)
+
+
+def _renumber_by_size(labels: np.ndarray) -> np.ndarray:
+    """Cluster ids 0, 1, ... from the largest cluster down (-1 stays -1)."""
+    ids, counts = np.unique(labels[labels >= 0], return_counts=True)
+    order = ids[np.lexsort((ids, -counts))]
+    mapping = {int(old): new for new, old in enumerate(order)}
+    return np.array([mapping.get(int(v), -1) for v in labels], dtype=np.int64)
+
+
+def describe_clusters(
+    result: Clustering,
+    labels: dict[int, str],
+    *,
+    top_latents: int = 5,
+    representatives: int = 3,
+) -> pd.DataFrame:
+    """One row per cluster: ``cluster``, ``size``, ``share``, ``latents`` (the chosen latents
+    most enriched in it: id, label, frequency inside and outside) and ``representatives`` (rows
+    closest to the cluster's mean vector by cosine)."""
+    active = result.active.tocsr().astype(np.float64)
+    n = len(result.labels)
+    totals = np.asarray(active.sum(axis=0)).ravel()
+    rows = []
+    for c in sorted(set(result.labels.tolist())):
+        inside = result.labels == c
+        members = np.nonzero(inside)[0]
+        counts_in = np.asarray(active[members].sum(axis=0)).ravel()
+        freq_in = counts_in / len(members)
+        freq_out = (totals - counts_in) / max(n - len(members), 1)
+        lift = freq_in - freq_out
+        order = np.argsort(-lift, kind="stable")[:top_latents]
+        enriched = [
+            {
+                "latent": int(result.latents[j]),
+                "label": labels.get(int(result.latents[j]), ""),
+                "freq_in": float(freq_in[j]),
+                "freq_out": float(freq_out[j]),
+            }
+            for j in order
+            if lift[j] > 0
+        ]
+        sizes = np.sqrt(np.asarray(active[members].sum(axis=1)).ravel())
+        sims = (
+            active[members]
+            @ freq_in
+            / (np.where(sizes > 0, sizes, 1.0) * (np.linalg.norm(freq_in) or 1.0))
+        )
+        best = members[np.argsort(-sims, kind="stable")[:representatives]]
+        rows.append(
+            {
+                "cluster": int(c),
+                "size": int(inside.sum()),
+                "share": float(inside.sum() / n),
+                "latents": enriched,
+                "representatives": [int(r) for r in best],
+            }
+        )
+    return pd.DataFrame(rows)
