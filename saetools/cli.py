@@ -623,6 +623,66 @@ def cluster(
     write_outputs(report.documents, out, html_path, quiet, html_writer)
 
 
+@cli.command()
+@click.argument("data", type=click.Path(path_type=Path))
+@click.argument("query", required=False)
+@click.option("--like", default=None, help="find documents like this example text instead")
+@click.option("--top", type=int, default=10, show_default=True, help="documents to return")
+@click.option(
+    "--top-latents", type=int, default=10, show_default=True, help="latents the query uses"
+)
+@click.option("--min-similarity", type=float, default=None, help="label-match threshold (cosine)")
+@click.option("--rerank", type=int, default=None, help="rescore the first N results with an LLM")
+@add_options(CORPUS_OPTIONS)
+@add_options(READER_OPTIONS)
+@SAE_OPTION
+@add_options(OUTPUT_OPTIONS)
+def search(
+    data,
+    query,
+    like,
+    top,
+    top_latents,
+    min_similarity,
+    rerank,
+    sae_path,
+    out,
+    html_path,
+    device,
+    quiet,
+    **options,
+) -> None:
+    """Documents of DATA (a data file or store) that have the property QUERY, best first."""
+    from .api import search as search_api
+    from .report.analyses_text import format_search
+
+    corpus_opts = pop_keys(options, CORPUS_KEYS)
+    reader = reader_from_options(options, device, quiet)
+    frame = search_api(
+        data,
+        query,
+        like=like,
+        top=top,
+        top_latents=top_latents,
+        min_similarity=min_similarity,
+        rerank=rerank,
+        reader=reader,
+        sae=sae_path,
+        progress=not quiet,
+        device=device,
+        **corpus_opts,
+    )
+    if not quiet:
+        click.echo(format_search(frame))
+
+    def html_writer(frame, path):
+        from .report.analyses_html import search_report
+
+        search_report(frame, path)
+
+    write_outputs(frame, out, html_path, quiet, html_writer)
+
+
 def check_compatible(sae, reader, sae_path) -> None:
     """Refuse an SAE whose input width differs from the reader's."""
     if sae.cfg.d_in != reader.d_model:

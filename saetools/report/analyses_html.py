@@ -100,3 +100,26 @@ def cluster_report(report, path: str | Path) -> Path:
             for item in row.representatives
         )
     return write_html(path, "saetools cluster", "".join(body))
+
+
+def search_report(frame: pd.DataFrame, path: str | Path) -> Path:
+    """HTML list of search results with the matching span marked."""
+    attrs = frame.attrs
+    what = attrs.get("query") or f"like: {attrs.get('like')}"
+    used = ", ".join(
+        f"{item['latent']} ({_esc(item['label'])}) {item['weight']:.2f}"
+        for item in attrs.get("latents", [])
+    )
+    body = [
+        f"<h1>saetools search</h1><p class='meta'>{_esc(what)} — {_esc(attrs.get('n_docs'))} "
+        f"documents. Latents: {used}</p><table><tr><th>#</th><th>score</th><th>id</th>"
+        "<th>latent</th><th>match</th></tr>"
+    ]
+    for row in frame.itertuples(index=False):
+        body.append(
+            f"<tr><td class='num'>{row.rank}</td><td class='num'>{row.score:.3f}</td>"
+            f"<td>{_esc(row.id)}</td><td>{row.latent}: {_esc(row.label)}</td>"
+            f"<td>{_snippet_html(row.snippet)}</td></tr>"
+        )
+    body.append("</table>")
+    return write_html(path, "saetools search", "".join(body))

@@ -86,3 +86,24 @@ def format_clusters(report, examples: bool = True) -> str:
             for item in row.representatives:
                 lines.append(f"    {item['id']}: {shorten(item['text'], 100)}")
     return "\n".join(lines)
+
+
+def format_search(frame: pd.DataFrame) -> str:
+    """Ranked documents with the latent that matched and its marked span."""
+    attrs = frame.attrs
+    what = f"query {attrs['query']!r}" if attrs.get("query") else f"like {attrs.get('like')!r}"
+    used = ", ".join(
+        f"{item['latent']} ({shorten(item['label'], 28)}) {item['weight']:.2f}"
+        for item in attrs.get("latents", [])[:6]
+    )
+    lines = [f"{what} over {attrs.get('n_docs')} documents", f"latents: {used}"]
+    if frame.empty:
+        lines.append("  (no document activates these latents)")
+    for row in frame.itertuples(index=False):
+        extra = f"  llm {row.llm_score:.2f}" if "llm_score" in frame.columns else ""
+        lines.append(
+            f"  {row.rank:>3}  {row.score:6.3f}{extra}  {row.id}  [{row.latent}: "
+            f"{shorten(row.label, 30)}]"
+        )
+        lines.append(f"       {shorten(row.snippet, 110)}")
+    return "\n".join(lines)

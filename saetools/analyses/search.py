@@ -1,0 +1,110 @@
+"""Property search: score documents by the latents that express a property.
+
+A query picks latents with weights w_j — by label similarity (the ``top_latents`` labels closest
+to the query text, w_j = (cosine similarity)^4 so the best matches dominate), or from an example
+text (``like``: the example's own latents, w_j = its normalised activation times the latent's
+inverse document frequency).
+A document's score is the weighted sum of its normalised pooled activations:
+
+    score(d) = Σ_j w_j · v_dj / s_j
+
+where s_j is latent j's largest pooled activation in the store. Docs: docs/search.md.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from ..errors import SaetoolsError
+from .activity import latent_scale
+
+
+class Searcher:
+    """Precomputed column-major, scale-normalised activations of a store for fast queries."""
+
+    def __init__(self, matrix: sp.csr_matrix) -> None:
+        self.n_docs, self.n_latents = matrix.shape
+        self.scale = latent_scale(matrix)
+        csc = matrix.tocsc().astype(np.float32)
+        safe = np.where(self.scale > 0, self.scale, 1.0).astype(np.float32)
+        csc.data /= np.repeat(safe, np.diff(csc.indptr))
+        self.columns = csc
+        self.doc_freq = np.diff(csc.indptr)
+
+    def scores(self, latents: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Score of every document for the weighted latents (float32 ``[n_docs]``)."""
+        out = np.zeros(self.n_docs, dtype=np.float32)
+        indptr, indices, data = self.columns.indptr, self.columns.indices, self.columns.data
+        for j, w in zip(latents, weights, strict=True):
+            lo, hi = indptr[j], indptr[j + 1]
+            out[indices[lo:hi]] += np.float32(w) * data[lo:hi]
+        return out
+
+    def top(
+        self, latents: np.ndarray, weights: np.ndarray, n: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` best rows (with a positive score) and their scores, best first."""
+        scores = self.scores(np.asarray(latents), np.asarray(weights))
+        n = min(n, self.n_docs)
+        pick = np.argpartition(-scores, n - 1)[:n] if n < self.n_docs else np.arange(self.n_docs)
+        pick = pick[np.lexsort((pick, -scores[pick]))]
+        pick = pick[scores[pick] > 0]
+        return pick, scores[pick]
+
+    def contributions(self, row: int, latents: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Each chosen latent's share of one document's score (``w_j · v_dj / s_j``)."""
+        indptr, indices, data = self.columns.indptr, self.columns.indices, self.columns.data
+        out = np.zeros(len(latents))
+        for k, (j, w) in enumerate(zip(latents, weights, strict=True)):
+            lo, hi = indptr[j], indptr[j + 1]
+            pos = np.searchsorted(indices[lo:hi], row)
+            if pos < hi - lo and indices[lo + pos] == row:
+                out[k] = w * data[lo + pos]
+        return out
+
+    def example_weights(self, pooled: sp.csr_matrix, top: int) -> tuple[np.ndarray, np.ndarray]:
+        """Latents and weights from an example's pooled vector: normalised activation times
+        idf = log(n / (1 + df)), the ``top`` largest."""
+        row = pooled.tocsr()
+        if row.nnz == 0:
+            raise SaetoolsError("the --like example activates no latent")
+        latents = row.indices.astype(np.int64)
+        safe = np.where(self.scale[latents] > 0, self.scale[latents], np.inf)
+        idf = np.log(self.n_docs / (1.0 + self.doc_freq[latents]))
+        weights = np.minimum(row.data / safe, 1.0) * np.maximum(idf, 0.0)
+        order = np.argsort(-weights, kind="stable")[:top]
+        order = order[(weights[order] > 0) & (self.doc_freq[latents[order]] > 0)]
+        if not len(order):
+            raise SaetoolsError("the --like example shares no distinctive latent with this data")
+        return latents[order], weights[order]
+
+
+def results_frame(
+    store, searcher: Searcher, rows, scores, latents, weights, labels
+) -> pd.DataFrame:
+    """Rows of a search result: rank, id, score, the best-matching latent with its label, and a
+    snippet with that latent's peak marked."""
+    from .diff import snippet
+
+    texts = store.docs["text"].to_numpy()
+    ids = store.docs["id"].astype(str).to_numpy()
+    out = []
+    for rank, (row, score) in enumerate(zip(rows, scores, strict=True), start=1):
+        share = searcher.contributions(int(row), latents, weights)
+        best = int(latents[int(np.argmax(share))])
+        span = store.span(int(row), best) or (0, 0)
+        out.append(
+            {
+                "rank": rank,
+                "id": ids[row],
+                "score": float(score),
+                "row": int(row),
+                "latent": best,
+                "label": labels.get(best, ""),
+                "snippet": snippet(texts[row], *span, width=60),
+            }
+        )
+    columns = ["rank", "id", "score", "row", "latent", "label", "snippet"]
+    return pd.DataFrame(out, columns=columns)

@@ -1,0 +1,137 @@
+"""search: scoring arithmetic, planted property retrieval (average precision), --like, CLI."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from sklearn.metrics import average_precision_score
+
+import saetools
+from saetools.analyses.search import Searcher
+
+from .corpora import bbc_documents
+from .test_cli import run_cli
+
+APOLOGIES = [
+    "I'm really sorry about that.",
+    "Apologies for the confusion.",
+    "I apologise for my earlier mistake.",
+    "Sorry, that was my fault.",
+    "Please accept my apologies.",
+    "I am so sorry for the trouble.",
+]
+
+
+def test_scores_are_the_weighted_sum_of_scale_normalised_activations():
+    dense = np.array([[2.0, 0, 1.0], [4.0, 3.0, 0], [0, 1.5, 0.5], [0, 0, 0]], np.float32)
+    searcher = Searcher(sp.csr_matrix(dense))
+    np.testing.assert_allclose(searcher.scale, [4.0, 3.0, 1.0])
+    scores = searcher.scores(np.array([0, 1]), np.array([1.0, 0.5]))
+    np.testing.assert_allclose(scores, [0.5, 1.0 + 0.5, 0.25, 0.0], rtol=1e-6)
+    rows, values = searcher.top(np.array([0, 1]), np.array([1.0, 0.5]), 10)
+    assert rows.tolist() == [1, 0, 2]  # row 3 scores 0 and is not returned
+    np.testing.assert_allclose(values, [1.5, 0.5, 0.25])
+    np.testing.assert_allclose(
+        searcher.contributions(1, np.array([0, 1]), np.array([1.0, 0.5])), [1.0, 0.5]
+    )
+
+
+@pytest.fixture(scope="module")
+def planted_file(tmp_path_factory):
+    """300 news openings; 15 (5%) carry an apology, written six different ways. Articles that
+    already apologise (news does: "Blunkett sorry over ...") are left out, so that the planted
+    documents are exactly the ones with the property."""
+    natural = re.compile(r"apolog|sorry|regret|forgive", re.IGNORECASE)
+    docs = [d for d in bbc_documents(70, 300, seed=2) if not natural.search(d[1])][:300]
+    assert len(docs) == 300
+    rng = random.Random(5)
+    planted = set(rng.sample(range(len(docs)), 15))
+    path = tmp_path_factory.mktemp("search") / "docs.jsonl"
+    with open(path, "w") as fh:
+        for k, (topic, text) in enumerate(docs):
+            if k in planted:
+                sentences = text.rstrip(".").split(". ")
+                at = rng.randrange(len(sentences) + 1)
+                sentences.insert(at, rng.choice(APOLOGIES).rstrip("."))
+                text = ". ".join(sentences) + "."
+            record = {"id": f"n{k}", "text": text, "planted": k in planted, "topic": topic}
+            fh.write(json.dumps(record) + "\n")
+    return path
+
+
+def average_precision(frame: pd.DataFrame, truth: pd.DataFrame) -> float:
+    """AP of the full ranking (documents not returned are ranked last)."""
+    score = dict(zip(frame["id"], frame["score"], strict=True))
+    ranked = truth["id"].map(lambda i: score.get(i, -1.0))
+    return average_precision_score(truth["planted"], ranked)
+
+
+def test_planted_property_is_retrieved_with_high_average_precision(planted_file):
+    truth = pd.read_json(planted_file, lines=True)
+    frame = saetools.search(planted_file, "apologises", id_field="id", top=300, progress=False)
+    ap = average_precision(frame, truth)
+    assert ap >= 0.8, ap
+    best = frame.head(10)
+    assert best["id"].isin(truth[truth["planted"]]["id"]).mean() >= 0.8
+    # the marked span is where the matching latent peaked: an apology word
+    assert best["snippet"].str.contains(r"\[\[[^\]]*(?:olog|orry)", regex=True).mean() >= 0.7
+
+
+def test_like_example_retrieves_the_same_property(planted_file):
+    truth = pd.read_json(planted_file, lines=True)
+    # an example in other words than any planted apology; it is matched on all of its latents,
+    # so an example that is only an apology works best ("for the delay" would also pull in
+    # articles about delays: AP 0.23 measured)
+    frame = saetools.search(
+        planted_file,
+        like="Sorry about that, my apologies.",
+        id_field="id",
+        top=300,
+        progress=False,
+    )
+    assert average_precision(frame, truth) >= 0.6
+    assert frame.attrs["latents"] and frame.attrs["like"]
+
+
+def test_search_cli_table_and_outputs(planted_file, tmp_path):
+    out, page = tmp_path / "hits.jsonl", tmp_path / "hits.html"
+    run = run_cli(
+        "search",
+        planted_file,
+        "apologises",
+        "--id-field",
+        "id",
+        "--top",
+        "5",
+        "--out",
+        out,
+        "--html",
+        page,
+    )
+    assert run.returncode == 0, run.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 5 and [r["rank"] for r in rows] == [1, 2, 3, 4, 5]
+    assert rows[0]["score"] >= rows[-1]["score"] and {"id", "score"} <= set(rows[0])
+    assert "<mark>" in page.read_text() and "apologises" in run.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ([], "give a query or --like"),
+        (["x", "--like", "y"], "give a query or --like"),
+        (["x", "--top", "0"], "--top must be at least 1"),
+        (["zzqq", "--min-similarity", "0.99"], "closest labels"),
+    ],
+)
+def test_search_bad_input_is_a_one_line_error(planted_file, args, message):
+    run = run_cli("search", planted_file, *args, "-q")
+    assert run.returncode != 0
+    assert message in run.stderr and "Traceback" not in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1
