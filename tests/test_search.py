@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 import re
 
 import numpy as np
@@ -15,17 +14,8 @@ from sklearn.metrics import average_precision_score
 import saetools
 from saetools.analyses.search import Searcher
 
-from .corpora import bbc_documents
+from .corpora import planted_apologies
 from .test_cli import run_cli
-
-APOLOGIES = [
-    "I'm really sorry about that.",
-    "Apologies for the confusion.",
-    "I apologise for my earlier mistake.",
-    "Sorry, that was my fault.",
-    "Please accept my apologies.",
-    "I am so sorry for the trouble.",
-]
 
 
 def test_scores_are_the_weighted_sum_of_scale_normalised_activations():
@@ -44,25 +34,24 @@ def test_scores_are_the_weighted_sum_of_scale_normalised_activations():
 
 @pytest.fixture(scope="module")
 def planted_file(tmp_path_factory):
-    """300 news openings; 15 (5%) carry an apology, written six different ways. Articles that
+    """600 news openings; 30 (5%) carry an apology, written six different ways. Articles that
     already apologise (news does: "Blunkett sorry over ...") are left out, so that the planted
     documents are exactly the ones with the property."""
-    natural = re.compile(r"apolog|sorry|regret|forgive", re.IGNORECASE)
-    docs = [d for d in bbc_documents(70, 300, seed=2) if not natural.search(d[1])][:300]
-    assert len(docs) == 300
-    rng = random.Random(5)
-    planted = set(rng.sample(range(len(docs)), 15))
     path = tmp_path_factory.mktemp("search") / "docs.jsonl"
     with open(path, "w") as fh:
-        for k, (topic, text) in enumerate(docs):
-            if k in planted:
-                sentences = text.rstrip(".").split(". ")
-                at = rng.randrange(len(sentences) + 1)
-                sentences.insert(at, rng.choice(APOLOGIES).rstrip("."))
-                text = ". ".join(sentences) + "."
-            record = {"id": f"n{k}", "text": text, "planted": k in planted, "topic": topic}
+        for record in planted_apologies(600, 30):
             fh.write(json.dumps(record) + "\n")
     return path
+
+
+AVERAGE_PRECISION: dict[str, float] = {}
+
+
+def marks_an_apology(snippet: str) -> bool:
+    """True when the ``[[marked]]`` span of a snippet is within an apology word."""
+    at = snippet.find("[[")
+    plain = snippet.replace("[[", "").replace("]]", "")
+    return bool(re.search(r"polog|orry", plain[max(0, at - 8) : at + 12]))
 
 
 def average_precision(frame: pd.DataFrame, truth: pd.DataFrame) -> float:
@@ -72,15 +61,22 @@ def average_precision(frame: pd.DataFrame, truth: pd.DataFrame) -> float:
     return average_precision_score(truth["planted"], ranked)
 
 
-def test_planted_property_is_retrieved_with_high_average_precision(planted_file):
+@pytest.mark.parametrize("query", ["apology", "apologises to the user", "sorry"])
+def test_planted_property_is_retrieved_with_high_average_precision(planted_file, query):
     truth = pd.read_json(planted_file, lines=True)
-    frame = saetools.search(planted_file, "apologises", id_field="id", top=300, progress=False)
-    ap = average_precision(frame, truth)
-    assert ap >= 0.8, ap
+    frame = saetools.search(planted_file, query, id_field="id", top=600, progress=False)
+    AVERAGE_PRECISION[query] = ap = average_precision(frame, truth)
+    assert ap >= 0.65, ap  # each phrasing (16 phrasing x sample cases measured: 0.75-0.95)
     best = frame.head(10)
-    assert best["id"].isin(truth[truth["planted"]]["id"]).mean() >= 0.8
-    # the marked span is where the matching latent peaked: an apology word
-    assert best["snippet"].str.contains(r"\[\[[^\]]*(?:olog|orry)", regex=True).mean() >= 0.7
+    assert best["id"].isin(truth[truth["planted"]]["id"]).mean() >= 0.7
+    # the marked span is where the matching latent peaked: in or next to an apology word
+    assert best["snippet"].map(marks_an_apology).mean() >= 0.6
+
+
+def test_mean_average_precision_over_phrasings_reaches_the_target():
+    if len(AVERAGE_PRECISION) < 3:
+        pytest.skip("needs the three phrasings above in the same run")
+    assert np.mean(list(AVERAGE_PRECISION.values())) >= 0.8, AVERAGE_PRECISION
 
 
 def test_like_example_retrieves_the_same_property(planted_file):
