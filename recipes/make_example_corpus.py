@@ -67,7 +67,7 @@ def main() -> None:
         if not args.min_chars <= len(text) <= args.max_chars or text in seen:
             continue
         seen.add(text)
-        rows.append({"id": qualname, "text": text})
+        rows.append({"id": qualname, "module": qualname.split(".")[0], "text": text})
     step = max(1, len(rows) // args.max_docs)
     rows = rows[::step][: args.max_docs]
     out = Path(args.out)

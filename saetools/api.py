@@ -411,6 +411,7 @@ def correlate(
     min_support: int | None = None,
     max_label_similarity: float | None = 0.7,
     passage_chars: int | None = 40,
+    max_freq: float = 0.5,
     top: int = 50,
     examples: int = 2,
     progress: bool = True,
@@ -449,7 +450,7 @@ def correlate(
     index = label_index_of_store(store_x, required=False)
     if index is None and max_label_similarity is not None and not with_column and progress:
         print("warning: the SAE has no labels; the label-similarity filter is off", file=sys.stderr)
-    common = {"rho": rho, "min_support": min_support, "top": top}
+    common = {"rho": rho, "min_support": min_support, "top": top, "max_freq": max_freq}
     if with_column:
         source = data if not is_store(data) else store_x.manifest["source"].get("name")
         if source is None or not Path(source).exists():

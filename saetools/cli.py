@@ -483,6 +483,13 @@ def write_outputs(frame, out, html_path, quiet: bool, html_writer) -> None:
     show_default=True,
     help="drop pairs whose peaks lie this close in most shared documents (0: off)",
 )
+@click.option(
+    "--max-freq",
+    type=float,
+    default=0.5,
+    show_default=True,
+    help="leave out latents active in more than this share of documents",
+)
 @click.option("--rho", type=float, default=0.5, show_default=True, help="activity threshold")
 @add_options(OUTPUT_OPTIONS)
 def correlate(
@@ -497,6 +504,7 @@ def correlate(
     min_support,
     max_label_similarity,
     passage_chars,
+    max_freq,
     rho,
     out,
     html_path,
@@ -527,6 +535,7 @@ def correlate(
         min_support=min_support,
         max_label_similarity=None if max_label_similarity >= 1 else max_label_similarity,
         passage_chars=passage_chars or None,
+        max_freq=max_freq,
         top=top,
         progress=not quiet,
         device=device,

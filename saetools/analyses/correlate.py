@@ -23,6 +23,7 @@ from .cooccurrence import top_pairs
 
 DEFAULT_MAX_LABEL_SIMILARITY = 0.7
 DEFAULT_PASSAGE_CHARS = 40
+DEFAULT_MAX_FREQ = 0.5
 
 
 def default_min_support(n_docs: int) -> int:
@@ -48,6 +49,7 @@ def correlate_matrices(
     max_label_similarity: float | None = DEFAULT_MAX_LABEL_SIMILARITY,
     peak_starts: sp.csr_matrix | None = None,
     passage_chars: int | None = DEFAULT_PASSAGE_CHARS,
+    max_freq: float = DEFAULT_MAX_FREQ,
     top: int = 50,
 ) -> pd.DataFrame:
     """Ranked NPMI pairs of the pooled matrix ``x`` (latents × latents), or between ``x`` and
@@ -63,6 +65,8 @@ def correlate_matrices(
     latents x latents pairs: a pair whose peaks lie within ``passage_chars`` characters of each
     other in at least half of the documents where both fire describes one passage twice (two
     latents of one token or phrase) and is dropped. ``same_passage`` reports that share.
+    Latents active in more than ``max_freq`` of the documents are left out (they co-occur with
+    everything).
     """
     if y is not None and y.shape[0] != x.shape[0]:
         raise SaetoolsError(f"x has {x.shape[0]} rows but y has {y.shape[0]}")
@@ -70,10 +74,14 @@ def correlate_matrices(
     labels_y = labels_x if y is None else (labels_y or {})
     n = x.shape[0]
     min_support = default_min_support(n) if min_support is None else min_support
-    bx = binarize(x, rho)
+    bx = _drop_ubiquitous(binarize(x, rho), max_freq)
     by = None
     if y is not None:
-        by = y.tocsr().astype(np.float32) if y_names is not None else binarize(y, rho)
+        by = (
+            y.tocsr().astype(np.float32)
+            if y_names is not None
+            else _drop_ubiquitous(binarize(y, rho), max_freq)
+        )
     filtering = label_index is not None and max_label_similarity is not None and y_names is None
     local = peak_starts is not None and passage_chars is not None and y is None
 
@@ -141,6 +149,18 @@ def same_passage_share(
         if rows:
             near = sum(abs(ca[r] - cb[r]) <= window for r in rows)
             out[k] = near / len(rows)
+    return out
+
+
+def _drop_ubiquitous(active: sp.csr_matrix, max_freq: float) -> sp.csr_matrix:
+    """Zero the latents active in more than ``max_freq`` of the rows: a latent that fires almost
+    everywhere co-occurs with everything, and NPMI rates such pairs close to 1."""
+    counts = np.diff(active.tocsc().indptr)
+    keep = counts <= max_freq * active.shape[0]
+    if keep.all():
+        return active
+    out = (active @ sp.diags(keep.astype(np.float32))).tocsr()
+    out.eliminate_zeros()
     return out
 
 
