@@ -203,7 +203,7 @@ def describe_clusters(
                 "freq_out": float(freq_out[j]),
             }
             for j in order
-            if lift[j] > 0
+            if lift[j] > 0.05
         ]
         sizes = np.sqrt(np.asarray(active[members].sum(axis=1)).ravel())
         sims = (
