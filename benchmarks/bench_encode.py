@@ -83,7 +83,7 @@ def main() -> None:
     print(
         f"  saetools encode:                                       {ours:6.2f} docs/s, "
         f"{shard_bytes / len(texts) / 1024:,.1f} KB/doc ({per_doc:.0f} latents/doc; "
-        f"vectors alone {per_doc * 6 / 1024:.1f} KB)"
+        f"vectors alone {per_doc * 4 / 1024:.1f} KB: uint16 id + float16 value)"
     )
     print(f"  ratio: {ours / base:.1f}x faster, {naive_bytes / shard_bytes:.0f}x smaller")
 
