@@ -788,3 +788,112 @@ def search(
         n_docs=len(store),
     )
     return frame
+
+
+def select_latents(store, spec: str | Sequence[int], rho: float = 0.5) -> list[int]:
+    """Latent ids from ``top:N`` (the N latents active in the most documents), ``all``, a
+    comma-separated list, or a sequence of ids."""
+    import numpy as np
+
+    from .analyses.activity import binarize
+    from .errors import SaetoolsError
+
+    if not isinstance(spec, str):
+        ids = [int(j) for j in spec]
+    elif spec == "all":
+        ids = list(range(store.d_sae))
+    elif spec.startswith("top:"):
+        try:
+            n = int(spec[4:])
+        except ValueError:
+            raise SaetoolsError(f"--latents {spec!r}: expected top:N with N a number") from None
+        counts = np.diff(binarize(store.matrix, rho).tocsc().indptr)
+        order = np.lexsort((np.arange(len(counts)), -counts))
+        ids = [int(j) for j in order[:n] if counts[j] > 0]
+    else:
+        try:
+            ids = [int(v) for v in spec.split(",") if v.strip()]
+        except ValueError:
+            raise SaetoolsError(
+                f"--latents {spec!r}: expected top:N, all, or comma-separated ids"
+            ) from None
+    bad = [j for j in ids if not 0 <= j < store.d_sae]
+    if bad:
+        raise SaetoolsError(f"latent {bad[0]} is out of range (the SAE has {store.d_sae})")
+    return ids
+
+
+def label_jobs_estimate(client, store, latents, candidates: int) -> tuple[int, int, int]:
+    """Estimated uncached requests and tokens of labelling (labels + fidelity scoring)."""
+    import numpy as np
+
+    from .labels.llm import LABEL_MAX_TOKENS, LatentExamples, label_messages
+
+    rng = np.random.default_rng(0)
+    jobs = []
+    for j in latents:
+        ex = LatentExamples(store, int(j), rng)
+        if ex.usable:
+            jobs.extend(
+                {
+                    "messages": label_messages(ex),
+                    "seed": c,
+                    "temperature": 0.0 if c == 0 else 0.7,
+                    "max_tokens": LABEL_MAX_TOKENS,
+                }
+                for c in range(candidates)
+            )
+    requests, prompt, completion = client.estimate(jobs)
+    # each label is then scored on up to 20 held-out snippets, one short request each
+    return 21 * requests, prompt + requests * 20 * 90, completion + requests * 20 * 4
+
+
+def label(
+    target,
+    latents: str | Sequence[int] = "top:200",
+    *,
+    data=None,
+    client=None,
+    candidates: int = 1,
+    field: str = "text",
+    id_field: str | None = None,
+    role: str | None = None,
+    seed: int = 0,
+    progress: bool = True,
+    device: str | None = "cpu",
+):
+    """LLM labels with fidelity scores for an SAE's latents; returns ``(rows, failures, path)``.
+
+    ``target`` is a store, a data file (encoded with the default SAE) or an SAE folder (then
+    ``data`` gives the documents to take examples from). Labels are merged into this machine's
+    labels for the SAE (``$SAETOOLS_HOME/labels/<fingerprint>/labels.jsonl``), where every
+    analysis finds them. docs/llm.md.
+    """
+    from .errors import SaetoolsError
+    from .labels import write_user_labels
+    from .labels.llm import label_latents
+    from .llm import LLMClient
+    from .sae.io import detect_format
+
+    sae = None
+    if isinstance(target, str | Path) and Path(target).is_dir() and not is_store(target):
+        try:
+            detect_format(target)
+        except Exception:  # noqa: BLE001
+            raise SaetoolsError(f"{target}: neither a store nor an SAE folder") from None
+        if data is None:
+            raise SaetoolsError(f"{target} is an SAE: pass --data FILE to take examples from")
+        sae, target = target, data
+    store = store_for(
+        target, sae=sae, field=field, id_field=id_field, role=role, progress=progress, device=device
+    )
+    sae_path = store.manifest["sae"].get("path")
+    if not sae_path:
+        raise SaetoolsError(f"{store.folder}: the store does not record where its SAE is")
+    client = client or LLMClient()
+    ids = select_latents(store, latents)
+    rows, failures = label_latents(
+        store, ids, client, candidates=candidates, seed=seed, progress=progress
+    )
+    path = write_user_labels(sae_path, rows) if rows else None
+    return rows, failures, path

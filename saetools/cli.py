@@ -692,6 +692,145 @@ def search(
     write_outputs(frame, out, html_path, quiet, html_writer)
 
 
+LLM_OPTIONS = [
+    click.option(
+        "--llm-base-url",
+        default=None,
+        help="OpenAI-compatible endpoint (env SAETOOLS_LLM_BASE_URL; key from OPENAI_API_KEY)",
+    ),
+    click.option("--llm-model", default=None, help="model name (env SAETOOLS_LLM_MODEL)"),
+    click.option(
+        "--llm-concurrency", type=int, default=4, show_default=True, help="parallel requests"
+    ),
+    click.option(
+        "--llm-timeout", type=float, default=60.0, show_default=True, help="seconds per request"
+    ),
+    click.option("--no-llm-cache", is_flag=True, help="ignore and do not write the reply cache"),
+    click.option("--yes", "-y", is_flag=True, help="do not ask before a large LLM job"),
+    click.option("--dry-run", is_flag=True, help="only estimate the LLM job's size and cost"),
+]
+LLM_KEYS = (
+    "llm_base_url",
+    "llm_model",
+    "llm_concurrency",
+    "llm_timeout",
+    "no_llm_cache",
+    "yes",
+    "dry_run",
+)
+CONFIRM_ABOVE_TOKENS = 100_000
+
+
+def llm_client(options: dict):
+    """The LLM client named by the CLI options (or the environment)."""
+    from .llm.client import client_from_options
+
+    return client_from_options(
+        options["llm_base_url"],
+        options["llm_model"],
+        concurrency=options["llm_concurrency"],
+        timeout=options["llm_timeout"],
+        use_cache=not options["no_llm_cache"],
+    )
+
+
+def confirm_llm_job(estimate: tuple[int, int, int], options: dict) -> bool:
+    """Print the job's estimated size and cost; ask when it is large. False: do not run."""
+    requests, prompt, completion = estimate
+    price_in = float(os.environ.get("SAETOOLS_LLM_PRICE_IN", 0) or 0)
+    price_out = float(os.environ.get("SAETOOLS_LLM_PRICE_OUT", 0) or 0)
+    cost = (prompt * price_in + completion * price_out) / 1e6
+    priced = (
+        f", about ${cost:.2f}"
+        if price_in or price_out
+        else " (set SAETOOLS_LLM_PRICE_IN/_OUT, $ per 1M tokens, for a cost)"
+    )
+    click.echo(
+        f"LLM job: {requests} new requests, about {prompt:,} prompt + {completion:,} completion "
+        f"tokens{priced}",
+        err=True,
+    )
+    if options["dry_run"]:
+        return False
+    if prompt + completion > CONFIRM_ABOVE_TOKENS and not options["yes"]:
+        return click.confirm("run it?", default=False, err=True)
+    return True
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8008, show_default=True)
+@click.option("--model", default=None, help="HF model id or folder (default: embedded SmolLM2)")
+def serve(host, port, model) -> None:
+    """Serve a local model behind an OpenAI-compatible API (for labels, hypotheses, rerank)."""
+    from .llm.server import serve as serve_forever
+
+    serve_forever(host, port, model)
+
+
+@cli.command()
+@click.argument("target", type=click.Path(path_type=Path))
+@click.option(
+    "--latents",
+    "latent_spec",
+    default="top:200",
+    show_default=True,
+    help="top:N (most frequently active), all, or ids like 3,17,42",
+)
+@click.option(
+    "--data", type=click.Path(path_type=Path), default=None, help="examples, if TARGET is an SAE"
+)
+@click.option(
+    "--candidates", type=int, default=1, show_default=True, help="labels tried per latent"
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@add_options(CORPUS_OPTIONS)
+@add_options(LLM_OPTIONS)
+@click.option("--device", default="cpu", show_default=True, help="cpu | cuda | auto")
+@click.option("--quiet", "-q", is_flag=True, help="no progress bars")
+def label(target, latent_spec, data, candidates, seed, device, quiet, **options) -> None:
+    """Label latents with an LLM and score each label's fidelity on held-out examples.
+
+    TARGET is a store, a data file (encoded with the default SAE) or an SAE folder with --data.
+    """
+    from .api import label as label_api
+    from .api import label_jobs_estimate, select_latents, store_for
+
+    corpus_opts = pop_keys(options, CORPUS_KEYS)
+    llm_opts = pop_keys(options, LLM_KEYS)
+    client = llm_client(llm_opts)
+    if data is None:
+        store = store_for(target, progress=not quiet, device=device, **corpus_opts)
+        estimate = label_jobs_estimate(
+            client, store, select_latents(store, latent_spec), candidates
+        )
+        if not confirm_llm_job(estimate, llm_opts):
+            return
+    rows, failures, path = label_api(
+        target,
+        latent_spec,
+        data=data,
+        client=client,
+        candidates=candidates,
+        seed=seed,
+        progress=not quiet,
+        device=device,
+        **corpus_opts,
+    )
+    scores = [r["score"] for r in rows if r.get("score_kind") == "fidelity_f1_heldout"]
+    if rows:
+        click.echo(
+            f"labelled {len(rows)} latents -> {path}; held-out fidelity F1 median "
+            f"{sorted(scores)[len(scores) // 2] if scores else float('nan'):.2f} over "
+            f"{len(scores)} scored"
+        )
+    for failure in failures[:5]:
+        click.echo(f"  latent {failure['latent']}: {failure['error']}", err=True)
+    if len(failures) > 5:
+        click.echo(f"  ... and {len(failures) - 5} more failures", err=True)
+    click.echo(client.usage.summary(), err=True)
+
+
 def check_compatible(sae, reader, sae_path) -> None:
     """Refuse an SAE whose input width differs from the reader's."""
     if sae.cfg.d_in != reader.d_model:
