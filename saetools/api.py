@@ -309,7 +309,45 @@ def diff(
     options = {"test": test, "threshold": threshold, "alpha": alpha, "min_freq": min_freq}
     if rho is not None:
         options["rho"] = rho
-    return diff_stores(store_a, store_b, labels=labels, examples=examples, **options)
+    frame = diff_stores(store_a, store_b, labels=labels, examples=examples, **options)
+    frame.attrs.update(store_a=str(store_a.folder), store_b=str(store_b.folder))
+    return frame
+
+
+def hypotheses(
+    frame,
+    *,
+    client=None,
+    n: int = 3,
+    top: int = 8,
+    verify: int = 0,
+    seed: int = 0,
+    progress: bool = True,
+):
+    """Plain-language hypotheses about a :func:`diff` result, each citing its latents; with
+    ``verify``, the LLM checks each on that many sampled documents per side. Returns a
+    DataFrame (``hypothesis``, ``latents``, ``freq_a``, ``freq_b``, ``verified_a``,
+    ``verified_b``). docs/llm.md."""
+    from .llm import LLMClient
+    from .llm.hypotheses import hypotheses_for_diff
+    from .store import open_store
+
+    client = client or LLMClient()
+    texts_a = texts_b = None
+    if verify:
+        texts_a = open_store(frame.attrs["store_a"]).docs["text"].tolist()
+        texts_b = open_store(frame.attrs["store_b"]).docs["text"].tolist()
+    return hypotheses_for_diff(
+        frame,
+        client,
+        n=n,
+        top=top,
+        verify=verify,
+        texts_a=texts_a,
+        texts_b=texts_b,
+        seed=seed,
+        progress=progress,
+    )
 
 
 def store_for(

@@ -114,6 +114,71 @@ CORPUS_OPTIONS = [
 CORPUS_KEYS = ("field", "id_field", "role")
 
 
+LLM_OPTIONS = [
+    click.option(
+        "--llm-base-url",
+        default=None,
+        help="OpenAI-compatible endpoint (env SAETOOLS_LLM_BASE_URL; key from OPENAI_API_KEY)",
+    ),
+    click.option("--llm-model", default=None, help="model name (env SAETOOLS_LLM_MODEL)"),
+    click.option(
+        "--llm-concurrency", type=int, default=4, show_default=True, help="parallel requests"
+    ),
+    click.option(
+        "--llm-timeout", type=float, default=60.0, show_default=True, help="seconds per request"
+    ),
+    click.option("--no-llm-cache", is_flag=True, help="ignore and do not write the reply cache"),
+    click.option("--yes", "-y", is_flag=True, help="do not ask before a large LLM job"),
+    click.option("--dry-run", is_flag=True, help="only estimate the LLM job's size and cost"),
+]
+LLM_KEYS = (
+    "llm_base_url",
+    "llm_model",
+    "llm_concurrency",
+    "llm_timeout",
+    "no_llm_cache",
+    "yes",
+    "dry_run",
+)
+CONFIRM_ABOVE_TOKENS = 100_000
+
+
+def llm_client(options: dict):
+    """The LLM client named by the CLI options (or the environment)."""
+    from .llm.client import client_from_options
+
+    return client_from_options(
+        options["llm_base_url"],
+        options["llm_model"],
+        concurrency=options["llm_concurrency"],
+        timeout=options["llm_timeout"],
+        use_cache=not options["no_llm_cache"],
+    )
+
+
+def confirm_llm_job(estimate: tuple[int, int, int], options: dict) -> bool:
+    """Print the job's estimated size and cost; ask when it is large. False: do not run."""
+    requests, prompt, completion = estimate
+    price_in = float(os.environ.get("SAETOOLS_LLM_PRICE_IN", 0) or 0)
+    price_out = float(os.environ.get("SAETOOLS_LLM_PRICE_OUT", 0) or 0)
+    cost = (prompt * price_in + completion * price_out) / 1e6
+    priced = (
+        f", about ${cost:.2f}"
+        if price_in or price_out
+        else " (set SAETOOLS_LLM_PRICE_IN/_OUT, $ per 1M tokens, for a cost)"
+    )
+    click.echo(
+        f"LLM job: {requests} new requests, about {prompt:,} prompt + {completion:,} completion "
+        f"tokens{priced}",
+        err=True,
+    )
+    if options["dry_run"]:
+        return False
+    if prompt + completion > CONFIRM_ABOVE_TOKENS and not options["yes"]:
+        return click.confirm("run it?", default=False, err=True)
+    return True
+
+
 def add_options(options):
     """Decorator applying a list of click options in order."""
 
@@ -336,6 +401,11 @@ def encode(
     default=None,
     help="write a self-contained HTML report",
 )
+@click.option(
+    "--hypotheses", "n_hypotheses", type=int, default=0, help="summarise as N LLM hypotheses"
+)
+@click.option("--verify", type=int, default=0, help="check each hypothesis on N documents per side")
+@add_options(LLM_OPTIONS)
 @click.option("--device", default="cpu", show_default=True, help="cpu | cuda | auto")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bars, no table")
 def diff(
@@ -352,6 +422,8 @@ def diff(
     seed,
     out,
     html_path,
+    n_hypotheses,
+    verify,
     device,
     quiet,
     **options,
@@ -366,6 +438,12 @@ def diff(
 
     corpus_opts = pop_keys(options, CORPUS_KEYS)
     reader_opts = pop_keys(options, READER_KEYS)
+    llm_opts = pop_keys(options, LLM_KEYS)
+    client = None
+    if n_hypotheses or verify:
+        if not n_hypotheses:
+            raise SaetoolsError("--verify needs --hypotheses N")
+        client = llm_client(llm_opts)
     reader = None
     if reader_opts["reader"] or reader_opts["layer"] is not None or fit:
         reader = open_reader(reader_opts, device, quiet)
@@ -403,6 +481,26 @@ def diff(
 
         diff_report(frame, html_path, top=max(top, 20))
         click.echo(f"wrote {html_path}", err=quiet)
+    if client is not None:
+        from .api import hypotheses
+        from .report.analyses_text import format_hypotheses
+
+        estimate = (
+            1 + 2 * verify * n_hypotheses,
+            1500 + 2 * verify * n_hypotheses * 180,
+            80 * n_hypotheses + 40 + 2 * verify * n_hypotheses * 12,
+        )
+        if confirm_llm_job(estimate, llm_opts):
+            found = hypotheses(
+                frame,
+                client=client,
+                n=n_hypotheses,
+                verify=verify,
+                seed=seed,
+                progress=not quiet,
+            )
+            click.echo(format_hypotheses(found))
+        click.echo(client.usage.summary(), err=True)
 
 
 SAE_OPTION = click.option(
@@ -645,6 +743,7 @@ def cluster(
 @add_options(CORPUS_OPTIONS)
 @add_options(READER_OPTIONS)
 @SAE_OPTION
+@add_options(LLM_OPTIONS)
 @add_options(OUTPUT_OPTIONS)
 def search(
     data,
@@ -666,7 +765,14 @@ def search(
     from .report.analyses_text import format_search
 
     corpus_opts = pop_keys(options, CORPUS_KEYS)
+    llm_opts = pop_keys(options, LLM_KEYS)
     reader = reader_from_options(options, device, quiet)
+    client = None
+    if rerank:
+        client = llm_client(llm_opts)
+        estimate = (rerank, rerank * 250, rerank * 8)
+        if not confirm_llm_job(estimate, llm_opts):
+            return
     frame = search_api(
         data,
         query,
@@ -675,6 +781,7 @@ def search(
         top_latents=top_latents,
         min_similarity=min_similarity,
         rerank=rerank,
+        llm=client,
         reader=reader,
         sae=sae_path,
         progress=not quiet,
@@ -683,6 +790,8 @@ def search(
     )
     if not quiet:
         click.echo(format_search(frame))
+    if client is not None:
+        click.echo(client.usage.summary(), err=True)
 
     def html_writer(frame, path):
         from .report.analyses_html import search_report
@@ -690,71 +799,6 @@ def search(
         search_report(frame, path)
 
     write_outputs(frame, out, html_path, quiet, html_writer)
-
-
-LLM_OPTIONS = [
-    click.option(
-        "--llm-base-url",
-        default=None,
-        help="OpenAI-compatible endpoint (env SAETOOLS_LLM_BASE_URL; key from OPENAI_API_KEY)",
-    ),
-    click.option("--llm-model", default=None, help="model name (env SAETOOLS_LLM_MODEL)"),
-    click.option(
-        "--llm-concurrency", type=int, default=4, show_default=True, help="parallel requests"
-    ),
-    click.option(
-        "--llm-timeout", type=float, default=60.0, show_default=True, help="seconds per request"
-    ),
-    click.option("--no-llm-cache", is_flag=True, help="ignore and do not write the reply cache"),
-    click.option("--yes", "-y", is_flag=True, help="do not ask before a large LLM job"),
-    click.option("--dry-run", is_flag=True, help="only estimate the LLM job's size and cost"),
-]
-LLM_KEYS = (
-    "llm_base_url",
-    "llm_model",
-    "llm_concurrency",
-    "llm_timeout",
-    "no_llm_cache",
-    "yes",
-    "dry_run",
-)
-CONFIRM_ABOVE_TOKENS = 100_000
-
-
-def llm_client(options: dict):
-    """The LLM client named by the CLI options (or the environment)."""
-    from .llm.client import client_from_options
-
-    return client_from_options(
-        options["llm_base_url"],
-        options["llm_model"],
-        concurrency=options["llm_concurrency"],
-        timeout=options["llm_timeout"],
-        use_cache=not options["no_llm_cache"],
-    )
-
-
-def confirm_llm_job(estimate: tuple[int, int, int], options: dict) -> bool:
-    """Print the job's estimated size and cost; ask when it is large. False: do not run."""
-    requests, prompt, completion = estimate
-    price_in = float(os.environ.get("SAETOOLS_LLM_PRICE_IN", 0) or 0)
-    price_out = float(os.environ.get("SAETOOLS_LLM_PRICE_OUT", 0) or 0)
-    cost = (prompt * price_in + completion * price_out) / 1e6
-    priced = (
-        f", about ${cost:.2f}"
-        if price_in or price_out
-        else " (set SAETOOLS_LLM_PRICE_IN/_OUT, $ per 1M tokens, for a cost)"
-    )
-    click.echo(
-        f"LLM job: {requests} new requests, about {prompt:,} prompt + {completion:,} completion "
-        f"tokens{priced}",
-        err=True,
-    )
-    if options["dry_run"]:
-        return False
-    if prompt + completion > CONFIRM_ABOVE_TOKENS and not options["yes"]:
-        return click.confirm("run it?", default=False, err=True)
-    return True
 
 
 @cli.command()

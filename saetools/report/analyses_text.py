@@ -107,3 +107,28 @@ def format_search(frame: pd.DataFrame) -> str:
         )
         lines.append(f"       {shorten(row.snippet, 110)}")
     return "\n".join(lines)
+
+
+def format_hypotheses(frame: pd.DataFrame) -> str:
+    """Hypotheses with their cited latents' frequencies and, if checked, the verified shares."""
+    lines = ["", "== hypotheses (LLM) =="]
+    if frame.empty:
+        lines.append("  (no significant latent to summarise)")
+    for k, row in enumerate(frame.itertuples(index=False), start=1):
+        if row.hypothesis is None:
+            lines.append(f"  (the LLM gave no usable hypothesis: {getattr(row, 'error', '')})")
+            continue
+        cited = ", ".join(str(j) for j in row.latents) or "none"
+        lines.append(f"  H{k}: {row.hypothesis}")
+        freq = (
+            f"latents {cited}: A {row.freq_a:.0%}, B {row.freq_b:.0%}"
+            if row.latents
+            else "cites no latent"
+        )
+        checked = (
+            f"; verified by the LLM: A {row.verified_a:.0%}, B {row.verified_b:.0%}"
+            if row.verified_a == row.verified_a
+            else ""
+        )
+        lines.append(f"      {freq}{checked}")
+    return "\n".join(lines)

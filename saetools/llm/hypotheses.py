@@ -1,0 +1,163 @@
+"""Summarise a diff as plain-language hypotheses, and check them on sampled documents.
+
+* **hypotheses**: the top significant latents of each direction (label, frequencies, two
+  example snippets each) go to the LLM, which answers with up to ``n`` lines
+  ``H: <hypothesis> | latents: <ids>``; each hypothesis keeps the latent ids it cites (ids not
+  in the prompt are dropped).
+* **verify**: for each hypothesis, ``n`` documents sampled from each side are shown one at a
+  time ("does this text fit: <hypothesis>? yes or no"); the share of yes per side is reported
+  next to the cited latents' frequencies.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from ..analyses.diff import snippet
+
+SYSTEM = "You analyse differences between two sets of texts. Be concise and concrete."
+VERIFY_SYSTEM = "You answer every question with a single word: yes or no."
+
+
+def hypothesis_messages(frame: pd.DataFrame, top: int = 8, n: int = 3) -> tuple[list[dict], list]:
+    """The prompt describing the top significant latents of each direction; and their ids."""
+    lines, shown = [], []
+    for direction, name in (("B>A", "more frequent in B than in A"), ("A>B", "more frequent in A")):
+        part = frame[(frame["direction"] == direction) & frame["significant"]].head(top)
+        if part.empty:
+            continue
+        lines.append(f"Features {name}:")
+        for row in part.itertuples(index=False):
+            shown.append(int(row.latent))
+            lines.append(f"- [{row.latent}] {row.label} (A {row.freq_a:.0%}, B {row.freq_b:.0%})")
+            side = row.examples_b if direction == "B>A" else row.examples_a
+            for item in side[:2]:
+                text = snippet(item["text"], item["start"], item["end"], 60, ("<<", ">>"))
+                lines.append(f"    e.g. {text}")
+    user = (
+        "\n".join(lines)
+        + f"\n\nState up to {n} hypotheses about how B differs from A. One per line, exactly:\n"
+        "H: <hypothesis in one sentence> | latents: <ids in brackets above, comma-separated>"
+    )
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}], shown
+
+
+def parse_hypotheses(text: str, allowed: set[int], n: int) -> list[dict]:
+    """``[{hypothesis, latents}]`` from the reply: ``H: ... | latents: ...`` lines; failing
+    those (small models ignore formats), numbered or bulleted lines, or the first sentence that
+    compares A and B. Cited latents are the ids of the prompt found on the line. ValueError if
+    nothing usable (lines that only copy the feature list do not count)."""
+
+    def cited(part: str) -> list[int]:
+        return [int(v) for v in re.findall(r"\d+", part) if int(v) in allowed]
+
+    def usable(sentence: str) -> bool:
+        copied = re.search(r"\(A \d+%, B \d+%", sentence)
+        return len(sentence.split()) >= 4 and not copied
+
+    out = []
+    for line in text.splitlines():
+        match = re.match(r"\W*(?:H\d*|Hypothesis\s*\d*)\s*[:.)]\s*(.+)", line.strip(), re.I)
+        if match:
+            body, _, refs = match.group(1).partition("|")
+            if usable(body):
+                out.append({"hypothesis": body.strip().strip("\"'"), "latents": cited(refs)})
+    if not out:
+        for line in text.splitlines():
+            match = re.match(r"\s*(?:\d+[.)]|[-*•])\s+(.+)", line)
+            if match and usable(match.group(1)):
+                body = match.group(1).strip()
+                out.append(
+                    {"hypothesis": body, "latents": cited(" ".join(re.findall(r"\[(\d+)\]", body)))}
+                )
+    if not out:
+        for sentence in re.split(r"(?<=[.!?])\s+", text.strip()):
+            if re.search(r"\b(A|B)\b", sentence) and usable(sentence):
+                out.append({"hypothesis": sentence.strip(), "latents": []})
+                break
+    if not out:
+        raise ValueError("no hypothesis in the reply")
+    return out[:n]
+
+
+def verify_messages(hypothesis: str, text: str) -> list[dict]:
+    """One yes/no check of a hypothesis on one document."""
+    body = " ".join(text.split())[:600]
+    user = f'Text: {body}\n\nDoes this text fit: "{hypothesis}"? Answer yes or no.'
+    return [{"role": "system", "content": VERIFY_SYSTEM}, {"role": "user", "content": user}]
+
+
+def hypotheses_for_diff(
+    frame: pd.DataFrame,
+    client,
+    *,
+    n: int = 3,
+    top: int = 8,
+    verify: int = 0,
+    texts_a: list[str] | None = None,
+    texts_b: list[str] | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Hypotheses about a diff: ``hypothesis``, ``latents``, the cited latents' mean
+    ``freq_a``/``freq_b``, and with ``verify`` the LLM-checked shares ``verified_a``/
+    ``verified_b`` on ``verify`` sampled documents per side (NaN where unchecked)."""
+    from ..labels.llm import parse_yes_no
+
+    messages, shown = hypothesis_messages(frame, top, n)
+    columns = ["hypothesis", "latents", "freq_a", "freq_b", "verified_a", "verified_b"]
+    if not shown:
+        return pd.DataFrame(columns=columns)
+    result = client.map(
+        [{"messages": messages, "max_tokens": 80 * n + 40}],
+        lambda t: parse_hypotheses(t, set(shown), n),
+        progress=False,
+    )[0]
+    if result.value is None:
+        return pd.DataFrame(
+            [{"hypothesis": None, "latents": [], "error": result.error}],
+            columns=[*columns, "error"],
+        )
+    by_latent = frame.set_index("latent")
+    rows = []
+    for item in result.value:
+        cited = [j for j in item["latents"] if j in by_latent.index]
+        rows.append(
+            {
+                "hypothesis": item["hypothesis"],
+                "latents": cited,
+                "freq_a": float(by_latent.loc[cited, "freq_a"].mean()) if cited else np.nan,
+                "freq_b": float(by_latent.loc[cited, "freq_b"].mean()) if cited else np.nan,
+                "verified_a": np.nan,
+                "verified_b": np.nan,
+            }
+        )
+    if verify and texts_a and texts_b:
+        rng = np.random.default_rng(seed)
+        sample_a = rng.choice(len(texts_a), min(verify, len(texts_a)), replace=False)
+        sample_b = rng.choice(len(texts_b), min(verify, len(texts_b)), replace=False)
+        jobs, owners = [], []
+        for k, row in enumerate(rows):
+            for side, texts, sample in (("a", texts_a, sample_a), ("b", texts_b, sample_b)):
+                for i in sample:
+                    jobs.append(
+                        {
+                            "messages": verify_messages(row["hypothesis"], texts[i]),
+                            "max_tokens": 12,
+                            "parse": parse_yes_no,
+                        }
+                    )
+                    owners.append((k, side))
+        answers = client.map(jobs, progress=progress, desc="verifying")
+        for k, row in enumerate(rows):
+            for side in ("a", "b"):
+                got = [
+                    a.value
+                    for a, owner in zip(answers, owners, strict=True)
+                    if owner == (k, side) and a.value is not None
+                ]
+                row[f"verified_{side}"] = float(np.mean(got)) if got else np.nan
+    return pd.DataFrame(rows, columns=columns)
