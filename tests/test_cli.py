@@ -14,9 +14,9 @@ from .conftest import EXAMPLE_CORPUS
 from .helpers import write_jsonl
 
 
-def run_cli(*args, cwd=None):
+def run_cli(*args, cwd=None, env=None):
     """Run ``saetools`` in a subprocess as a user would; return the completed process."""
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "saetools.cli", *map(str, args)],
         capture_output=True,

@@ -111,6 +111,7 @@ class LLMClient:
         self.retries = max(0, retries)
         self.backoff = backoff
         self.use_cache = use_cache
+        cache_dir = cache_dir or _env("SAETOOLS_LLM_CACHE_DIR")
         self.cache_dir = Path(cache_dir) if cache_dir else saetools_home() / "llm-cache"
         self.usage = Usage()
         self._client = None

@@ -56,7 +56,7 @@ def parse_hypotheses(text: str, allowed: set[int], n: int) -> list[dict]:
 
     def usable(sentence: str) -> bool:
         copied = re.search(r"\(A \d+%, B \d+%", sentence)
-        return len(sentence.split()) >= 4 and not copied
+        return len(sentence.split()) >= 3 and not copied
 
     out = []
     for line in text.splitlines():
