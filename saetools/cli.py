@@ -319,7 +319,8 @@ def evaluate(sae, corpus, device, max_docs, quiet, **options) -> None:
     type=float,
     default=None,
     help="keep a latent in a document only if it writes at least this share of a "
-    "token's vector there (default 0.05; 0 keeps every firing; docs/storage.md)",
+    "token's vector there (default 0: keep every firing; 0.05 halves the store; "
+    "docs/storage.md)",
 )
 @click.option("--shard-docs", type=int, default=None, help="documents per shard (default 2048)")
 @click.option("--overwrite", is_flag=True, help="replace a store of other data at --out")

@@ -16,16 +16,23 @@ import torch
 import saetools
 from saetools.errors import SaetoolsError
 from saetools.store.manifest import read_manifest, write_json_atomic
-from saetools.store.writer import DEFAULT_MIN_CONTRIBUTION
 
 from .helpers import write_jsonl
+
+MIN_CONTRIBUTION = 0.05  # the store keeps a latent only where it writes >= 5% of a token
 
 
 @pytest.fixture(scope="module")
 def small_store(tmp_path_factory, reader_bf16, example_sae, example_texts):
     out = tmp_path_factory.mktemp("store") / "s"
     return saetools.encode(
-        example_texts[:60], out, reader=reader_bf16, sae=example_sae, shard_docs=16, progress=False
+        example_texts[:60],
+        out,
+        reader=reader_bf16,
+        sae=example_sae,
+        shard_docs=16,
+        min_contribution=MIN_CONTRIBUTION,
+        progress=False,
     )
 
 
@@ -56,7 +63,7 @@ def test_pooled_values_and_spans_match_token_maxima(small_store, reader_bf16, ex
         lo, hi = store.matrix.indptr[row], store.matrix.indptr[row + 1]
         latents = store.matrix.indices[lo:hi]
         minimum = store.manifest["pooling"]["min_contribution"]
-        assert minimum == DEFAULT_MIN_CONTRIBUTION > 0
+        assert minimum == MIN_CONTRIBUTION
         kept = (maxima > 0) & (share.max(0).values >= minimum)
         assert 0 < kept.sum() < (maxima > 0).sum()
         assert set(latents) == set(torch.nonzero(kept).flatten().tolist())

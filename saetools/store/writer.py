@@ -26,7 +26,7 @@ from .pooling import max_pool
 from .reader import concat_or_empty
 
 DEFAULT_SHARD_DOCS = 2048
-DEFAULT_MIN_CONTRIBUTION = 0.05
+DEFAULT_MIN_CONTRIBUTION = 0.0
 
 
 def docs_fingerprint(corpus: Corpus) -> str:
