@@ -30,3 +30,20 @@ def write_jsonl(path: Path, rows) -> Path:
         for row in rows:
             fh.write(json.dumps(row) + "\n")
     return path
+
+
+def cli_error(*args) -> str:
+    """Run a saetools command in-process and return the user error it stops with (asserting
+    it is a one-line :class:`SaetoolsError`; ``main`` prints exactly that, without traceback —
+    one subprocess test per command checks the printed form)."""
+    from click.testing import CliRunner
+
+    from saetools.cli import cli
+    from saetools.errors import SaetoolsError
+
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    assert result.exit_code != 0, result.output
+    assert isinstance(result.exception, SaetoolsError), (result.exception, result.output)
+    message = str(result.exception)
+    assert "\n" not in message
+    return message

@@ -16,6 +16,7 @@ from saetools.analyses.cluster import cluster_matrix, describe_clusters, jaccard
 from saetools.errors import SaetoolsError
 
 from .corpora import bbc_documents
+from .helpers import cli_error
 from .test_cli import run_cli
 
 
@@ -135,13 +136,16 @@ def tone_file(tmp_path_factory):
 
 def test_query_targets_the_planted_tones_on_real_text(tone_file):
     truth = pd.read_json(tone_file, lines=True)
+    # one query per facet (docs/cluster.md: a single "apologetic or enthusiastic tone" query is
+    # fragile with keyword labels, ARI 0.16-0.75 depending on the pooling)
     report = saetools.cluster(
-        tone_file, 2, query="apologetic or enthusiastic tone", id_field="id", progress=False
+        tone_file, 2, query=["apology", "enthusiasm"], id_field="id", progress=False
     )
     assert list(report.documents["id"]) == list(truth["id"])
     assert adjusted_rand_score(truth["tone"], report.documents["cluster"]) >= 0.6
     assert abs(adjusted_rand_score(truth["topic"], report.documents["cluster"])) < 0.1
-    assert len(report.latents) == 20 and (report.latents["similarity"] > 0).all()
+    assert 20 < len(report.latents) <= 40 and (report.latents["similarity"] > 0).all()
+    assert set(report.latents["query"]) == {"apology", "enthusiasm"}
     enriched = {item["latent"] for row in report.clusters.itertuples() for item in row.latents}
     assert enriched <= set(report.latents["latent"])
 
@@ -180,7 +184,12 @@ def test_cluster_cli_writes_assignments_and_html(tone_file, tmp_path):
     ],
 )
 def test_cluster_bad_input_is_a_one_line_error(tone_file, args, message):
-    run = run_cli("cluster", tone_file, *args, "-q")
-    assert run.returncode != 0
-    assert message in run.stderr and "Traceback" not in run.stderr
-    assert len(run.stderr.strip().splitlines()) == 1
+    assert message in cli_error("cluster", tone_file, *args, "-q")
+
+
+def test_cluster_error_is_printed_as_one_line_without_traceback(tone_file):
+    run = run_cli("cluster", tone_file, "--k", "500", "-q")
+    assert run.returncode != 0 and "Traceback" not in run.stderr
+    assert run.stderr.strip().splitlines() == [
+        "error: k = 500 is larger than the number of documents (120)"
+    ]

@@ -18,6 +18,7 @@ from saetools.cli import cli
 from saetools.labels.similarity import LabelIndex
 
 from .corpora import bbc_documents
+from .helpers import cli_error
 
 PHRASE = " I hope it is correct."
 
@@ -216,14 +217,31 @@ def test_correlate_cli_writes_csv_and_html(prompt_response_file, tmp_path):
     ],
 )
 def test_correlate_bad_options_are_one_line_errors(prompt_response_file, args, message):
+    assert message in cli_error("correlate", prompt_response_file, *args, "-q")
+
+
+def test_correlate_error_is_printed_as_one_line_without_traceback(prompt_response_file):
     import subprocess
     import sys
 
     run = subprocess.run(
-        [sys.executable, "-m", "saetools", "correlate", str(prompt_response_file), *args, "-q"],
+        [
+            sys.executable,
+            "-m",
+            "saetools",
+            "correlate",
+            str(prompt_response_file),
+            "--x-field",
+            "prompt",
+            "--y-field",
+            "nope",
+            "-q",
+        ],
         capture_output=True,
         text=True,
     )
-    assert run.returncode != 0
-    assert message in run.stderr and "Traceback" not in run.stderr
-    assert len(run.stderr.strip().splitlines()) == 1
+    assert run.returncode != 0 and "Traceback" not in run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert (
+        len(lines) == 1 and lines[0].startswith("error: ") and "field 'nope': missing" in lines[0]
+    )

@@ -15,6 +15,7 @@ import saetools
 from saetools.analyses.search import Searcher
 
 from .corpora import planted_apologies
+from .helpers import cli_error
 from .test_cli import run_cli
 
 
@@ -127,7 +128,10 @@ def test_search_cli_table_and_outputs(planted_file, tmp_path):
     ],
 )
 def test_search_bad_input_is_a_one_line_error(planted_file, args, message):
-    run = run_cli("search", planted_file, *args, "-q")
-    assert run.returncode != 0
-    assert message in run.stderr and "Traceback" not in run.stderr
-    assert len(run.stderr.strip().splitlines()) == 1
+    assert message in cli_error("search", planted_file, *args, "-q")
+
+
+def test_search_error_is_printed_as_one_line_without_traceback(planted_file):
+    run = run_cli("search", planted_file, "-q")
+    assert run.returncode != 0 and "Traceback" not in run.stderr
+    assert run.stderr.strip().splitlines() == ["error: give a query or --like TEXT (one of them)"]

@@ -63,22 +63,27 @@ class LabelIndex:
         return self._embedder
 
     def _load_or_embed(self, progress: bool, shipped: str | Path | None) -> np.ndarray:
-        from safetensors.numpy import load_file, save_file
+        from safetensors.numpy import load_file
 
         name = getattr(self._embedder, "name", None) or "all-MiniLM-L6-v2"
         key = _labels_key(dict(zip(self.latents.tolist(), self.labels, strict=True)), name)
         cache = saetools_home() / "label-embeddings" / f"{key}.safetensors"
-        candidates = [cache]
-        if shipped is not None:
-            candidates.insert(0, Path(shipped) / f"label-embeddings-{key}.safetensors")
-        for path in candidates:
+        folders = [cache.parent] + ([Path(shipped)] if shipped is not None else [])
+        exact = [cache] + (
+            [Path(shipped) / f"label-embeddings-{key}.safetensors"] if shipped else []
+        )
+        for path in exact:
             if path.exists():
                 return load_file(str(path))["vectors"].astype(np.float32)
-        vectors = self.embedder.embed(self.labels, progress=progress).astype(np.float32)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(cache.name + f".{os.getpid()}.tmp")
-        save_file({"vectors": vectors.astype(np.float16)}, str(tmp))
-        os.replace(tmp, cache)
+        # a label set that differs from a known one in a few labels (LLM labels added to the
+        # shipped keyword labels): reuse the vectors of every label text already embedded
+        known = _known_vectors(folders, name)
+        missing = sorted({t for t in self.labels if t not in known})
+        if missing:
+            fresh = self.embedder.embed(missing, progress=progress and len(missing) > 256)
+            known.update(zip(missing, fresh.astype(np.float32), strict=True))
+        vectors = np.stack([known[t] for t in self.labels]).astype(np.float32)
+        save_label_vectors(cache, self.labels, vectors, name)
         return vectors
 
     def embed_query(self, query: str) -> np.ndarray:
@@ -113,6 +118,47 @@ class LabelIndex:
         ok = (rows_l >= 0) & (rows_r >= 0)
         out[ok] = np.einsum("ij,ij->i", self.vectors[rows_l[ok]], self.vectors[rows_r[ok]])
         return out
+
+
+def save_label_vectors(path: Path, labels: list[str], vectors: np.ndarray, model: str) -> None:
+    """Write label embeddings (float16) with their label texts and model in the metadata."""
+    import json
+
+    from safetensors.numpy import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    metadata = {"model": model, "labels": json.dumps(list(labels), ensure_ascii=False)}
+    save_file({"vectors": vectors.astype(np.float16)}, str(tmp), metadata=metadata)
+    os.replace(tmp, path)
+
+
+def _known_vectors(folders: list[Path], model: str) -> dict[str, np.ndarray]:
+    """Label text -> vector from every embedding file (with texts) in ``folders``."""
+    import json
+
+    from safetensors import safe_open
+
+    known: dict[str, np.ndarray] = {}
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.glob("*.safetensors")):
+            if not (
+                path.name.startswith("label-embeddings") or path.parent.name == "label-embeddings"
+            ):
+                continue
+            try:
+                with safe_open(str(path), "np") as fh:
+                    meta = fh.metadata() or {}
+                    if meta.get("model") != model or "labels" not in meta:
+                        continue
+                    texts = json.loads(meta["labels"])
+                    vectors = fh.get_tensor("vectors").astype(np.float32)
+            except (OSError, ValueError):
+                continue
+            known.update(zip(texts, vectors, strict=True))
+    return known
 
 
 def label_index_for(sae_folder: str | Path | None, *, progress: bool = False) -> LabelIndex:
