@@ -618,6 +618,7 @@ def cluster(
     rho: float = 0.5,
     seed: int = 0,
     representatives: int = 3,
+    llm=None,
     progress: bool = True,
     device: str | None = "cpu",
 ) -> ClusterReport:
@@ -625,7 +626,8 @@ def cluster(
 
     With ``query`` (one text or several), only the latents whose labels match it are used, so
     the clusters follow that property ("tone") rather than whatever dominates the data; with
-    ``latents``, exactly those; with neither, all latents.
+    ``latents``, exactly those; with neither, all latents. With ``llm`` (an
+    :class:`saetools.llm.LLMClient`) each cluster also gets a short ``name``.
     """
     import pandas as pd
 
@@ -666,6 +668,10 @@ def cluster(
             items.append({"id": ids[r], "text": " ".join(text.split())})
         examples.append(items)
     clusters["representatives"] = examples
+    if llm is not None:
+        from .llm.hypotheses import name_clusters
+
+        clusters.insert(1, "name", name_clusters(clusters, llm, progress=progress))
     documents = pd.DataFrame({"id": ids, "cluster": result.labels})
     clusters.attrs.update(
         n_docs=len(ids), k=k, query=query, source=store.manifest["source"].get("name")

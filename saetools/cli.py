@@ -679,6 +679,8 @@ def parse_latent_ids(text: str | None) -> list[int] | None:
 @SAE_OPTION
 @click.option("--rho", type=float, default=0.5, show_default=True, help="activity threshold")
 @click.option("--seed", type=int, default=0, show_default=True, help="spectral clustering seed")
+@click.option("--name", "llm_names", is_flag=True, help="name each cluster with an LLM")
+@add_options(LLM_OPTIONS)
 @add_options(OUTPUT_OPTIONS)
 def cluster(
     data,
@@ -690,6 +692,7 @@ def cluster(
     sae_path,
     rho,
     seed,
+    llm_names,
     out,
     html_path,
     device,
@@ -704,6 +707,12 @@ def cluster(
     from .report.analyses_text import format_clusters
 
     corpus_opts = pop_keys(options, CORPUS_KEYS)
+    llm_opts = pop_keys(options, LLM_KEYS)
+    client = None
+    if llm_names:
+        client = llm_client(llm_opts)
+        if not confirm_llm_job((k, k * 300, k * 24), llm_opts):
+            return
     reader = reader_from_options(options, device, quiet)
     report = cluster_api(
         data,
@@ -716,12 +725,15 @@ def cluster(
         sae=sae_path,
         rho=rho,
         seed=seed,
+        llm=client,
         progress=not quiet,
         device=device,
         **corpus_opts,
     )
     if not quiet:
         click.echo(format_clusters(report))
+    if client is not None:
+        click.echo(client.usage.summary(), err=True)
 
     def html_writer(_frame, path):
         from .report.analyses_html import cluster_report

@@ -193,3 +193,18 @@ def test_cluster_error_is_printed_as_one_line_without_traceback(tone_file):
     assert run.stderr.strip().splitlines() == [
         "error: k = 500 is larger than the number of documents (120)"
     ]
+
+
+def test_a_store_without_labels_cannot_be_queried(
+    tmp_path, reader_bf16, example_sae, example_texts
+):
+    store = saetools.encode(
+        example_texts[:40], tmp_path / "s", reader=reader_bf16, sae=example_sae, progress=False
+    )
+    with pytest.raises(SaetoolsError, match="no labels.jsonl"):
+        saetools.cluster(store.folder, 2, query="files", progress=False)
+    with pytest.raises(SaetoolsError, match="no labels.jsonl"):
+        saetools.search(store.folder, "files", progress=False)
+    # without a query every latent is used, labels or not
+    report = saetools.cluster(store.folder, 2, progress=False)
+    assert report.latents is None and report.documents["cluster"].max() == 1

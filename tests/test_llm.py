@@ -210,7 +210,17 @@ def test_no_llm_configured_is_a_one_line_error(monkeypatch):
 def test_label_command_writes_scored_labels_and_a_rerun_costs_nothing(server, tmp_path):
     store = tmp_path / "store"
     assert run_cli("encode", EXAMPLES / "a.jsonl", "--out", store, "-q").returncode == 0
-    args = ("label", store, "--latents", "top:1", "--llm-base-url", server, "-q")
+    args = (
+        "label",
+        store,
+        "--latents",
+        "top:1",
+        "--candidates",
+        "2",
+        "--llm-base-url",
+        server,
+        "-q",
+    )
     env = {"SAETOOLS_LLM_CACHE_DIR": str(tmp_path / "llm-cache")}
     dry = run_cli(*args, "--dry-run", env=env)
     assert dry.returncode == 0 and "LLM job:" in dry.stderr and "new requests" in dry.stderr
@@ -227,6 +237,7 @@ def test_label_command_writes_scored_labels_and_a_rerun_costs_nothing(server, tm
     for row in rows:
         assert row["source"] == "llm" and row["label"] and row["model"] == "default"
         assert row["score_kind"] in ("fidelity_f1_heldout", "unscored")
+        assert 1 <= row["candidates"] <= 2  # candidate labels that parsed; the best is kept
         if row["score_kind"] == "fidelity_f1_heldout":
             assert 0.0 <= row["score"] <= 1.0 and row["n_heldout"] >= 2
     again = run_cli(*args, env=env)
@@ -271,3 +282,23 @@ def test_search_rerank_scores_the_top_documents(server, tmp_path):
     assert frame.iloc[5:]["llm_score"].isna().all()
     assert client.usage.requests == 5
     assert isinstance(frame, pd.DataFrame)
+
+
+def test_cluster_names_come_from_the_llm(server, tmp_path):
+    client = LLMClient(server, cache_dir=tmp_path / "cache")
+    report = saetools.cluster(
+        EXAMPLES / "corpus.jsonl",
+        2,
+        query=["files", "network"],
+        id_field="id",
+        llm=client,
+        progress=False,
+    )
+    clusters = report.clusters
+    assert list(clusters.columns[:2]) == ["cluster", "name"]
+    # a cluster is named from its enriched latents; one without any is left unnamed
+    described = clusters[(clusters["cluster"] >= 0) & clusters["latents"].map(bool)]
+    assert client.usage.requests == len(described) >= 1
+    for name in described["name"]:
+        assert name is None or 0 < len(name.split()) <= 10
+    assert clusters[~clusters.index.isin(described.index)]["name"].isna().all()

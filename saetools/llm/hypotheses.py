@@ -161,3 +161,44 @@ def hypotheses_for_diff(
                 ]
                 row[f"verified_{side}"] = float(np.mean(got)) if got else np.nan
     return pd.DataFrame(rows, columns=columns)
+
+
+def cluster_name_messages(latents: list[dict], snippets: list[str]) -> list[dict]:
+    """A prompt asking for a short name of one cluster from its enriched latents and examples."""
+    lines = [f"- {item['label']} ({item['freq_in']:.0%} of the group)" for item in latents[:5]]
+    examples = [f"- {' '.join(s.split())[:200]}" for s in snippets[:3]]
+    user = (
+        "A group of texts is marked by these features:\n"
+        + "\n".join(lines)
+        + "\n\nExamples:\n"
+        + "\n".join(examples)
+        + "\n\nName the group in at most 6 words. Answer: NAME: <name>"
+    )
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+
+
+def parse_name(text: str) -> str:
+    """The name from ``NAME: ...`` or a short first line; ValueError otherwise."""
+    match = re.search(r"name\s*[:\-]\s*(.+)", text, re.IGNORECASE)
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    value = (match.group(1) if match else (lines[0] if lines else "")).strip().strip("\"'*.")
+    if not value or len(value.split()) > 10:
+        raise ValueError("no short name in the reply")
+    return value
+
+
+def name_clusters(clusters: pd.DataFrame, client, *, progress: bool = False) -> list:
+    """An LLM name per cluster (None where the LLM gave no usable one; -1 is not named)."""
+    jobs, rows = [], []
+    for k, row in enumerate(clusters.itertuples(index=False)):
+        if row.cluster < 0 or not row.latents:
+            continue
+        texts = [item["text"] for item in row.representatives]
+        jobs.append({"messages": cluster_name_messages(row.latents, texts), "max_tokens": 24})
+        rows.append(k)
+    names: list = [None] * len(clusters)
+    for k, result in zip(
+        rows, client.map(jobs, parse_name, progress=progress, desc="naming"), strict=True
+    ):
+        names[k] = result.value
+    return names

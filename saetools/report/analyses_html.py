@@ -85,6 +85,8 @@ def cluster_report(report, path: str | Path) -> Path:
         body.append("</table>")
     for row in clusters.itertuples(index=False):
         name = "No chosen latent active" if row.cluster < 0 else f"Cluster {row.cluster}"
+        if getattr(row, "name", None):
+            name += f" — {_esc(row.name)}"
         body.append(f"<h2>{name}: {row.size} documents ({row.share:.0%})</h2><table>")
         body.append("<tr><th>latent</th><th>label</th><th>here</th><th>elsewhere</th></tr>")
         for item in row.latents:

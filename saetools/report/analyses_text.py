@@ -75,6 +75,8 @@ def format_clusters(report, examples: bool = True) -> str:
     ]
     for row in clusters.itertuples(index=False):
         name = "no chosen latent active" if row.cluster < 0 else f"cluster {row.cluster}"
+        if getattr(row, "name", None):
+            name += f" — {row.name}"
         lines.append("")
         lines.append(f"== {name}: {row.size} documents ({row.share:.0%}) ==")
         for item in row.latents:
