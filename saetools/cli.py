@@ -539,10 +539,17 @@ def reader_from_options(options: dict, device: str, quiet: bool):
     return None
 
 
-def write_outputs(frame, out, html_path, quiet: bool, html_writer) -> None:
-    """Write ``--out`` and ``--html`` files and say so."""
+def write_outputs(
+    frame, out, html_path, quiet: bool, html_writer, text: str | None = None, client=None
+) -> None:
+    """Print the result's ``text`` (unless quiet) and the LLM token line (if an LLM was used),
+    then write ``--out`` and ``--html`` files and say so."""
     from .report.tables import write_table
 
+    if text is not None and not quiet:
+        click.echo(text)
+    if client is not None:
+        click.echo(client.usage.summary(), err=True)
     if out:
         write_table(frame, out)
         click.echo(f"wrote {len(frame)} rows to {out}", err=quiet)
@@ -640,15 +647,14 @@ def correlate(
         device=device,
         **corpus_opts,
     )
-    if not quiet:
-        click.echo(format_correlate(frame, top=top))
 
     def html_writer(frame, path):
         from .report.analyses_html import correlate_report
 
         correlate_report(frame, path)
 
-    write_outputs(frame, out, html_path, quiet, html_writer)
+    text = format_correlate(frame, top=top)
+    write_outputs(frame, out, html_path, quiet, html_writer, text)
 
 
 def parse_latent_ids(text: str | None) -> list[int] | None:
@@ -730,17 +736,14 @@ def cluster(
         device=device,
         **corpus_opts,
     )
-    if not quiet:
-        click.echo(format_clusters(report))
-    if client is not None:
-        click.echo(client.usage.summary(), err=True)
 
     def html_writer(_frame, path):
         from .report.analyses_html import cluster_report
 
         cluster_report(report, path)
 
-    write_outputs(report.documents, out, html_path, quiet, html_writer)
+    text = format_clusters(report)
+    write_outputs(report.documents, out, html_path, quiet, html_writer, text, client)
 
 
 @cli.command()
@@ -801,17 +804,13 @@ def search(
         device=device,
         **corpus_opts,
     )
-    if not quiet:
-        click.echo(format_search(frame))
-    if client is not None:
-        click.echo(client.usage.summary(), err=True)
 
     def html_writer(frame, path):
         from .report.analyses_html import search_report
 
         search_report(frame, path)
 
-    write_outputs(frame, out, html_path, quiet, html_writer)
+    write_outputs(frame, out, html_path, quiet, html_writer, format_search(frame), client)
 
 
 @cli.command()

@@ -30,7 +30,18 @@ def run_cli(*args, cwd=None, env=None):
 def test_version_and_help_list_every_command():
     out = run_cli("--help")
     assert out.returncode == 0
-    for command in ("train", "evaluate", "models"):
+    for command in (
+        "train",
+        "evaluate",
+        "encode",
+        "diff",
+        "correlate",
+        "cluster",
+        "search",
+        "label",
+        "serve",
+        "models",
+    ):
         assert command in out.stdout
     version = run_cli("--version")
     assert version.returncode == 0 and "saetools, version" in version.stdout
