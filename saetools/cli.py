@@ -950,6 +950,34 @@ def models() -> None:
             )
         if prov.get("recipe"):
             click.echo(f"    made by: {prov['recipe']}")
+        local = user_label_summary(folder)
+        if local:
+            click.echo(f"    labels made here: {local}")
+
+
+def user_label_summary(folder) -> str | None:
+    """One line about the labels ``saetools label`` made on this machine for an SAE."""
+    from collections import defaultdict
+
+    from .labels import user_labels_path
+
+    path = user_labels_path(folder)
+    if not path.exists():
+        return None
+    import json
+
+    by_model: dict[str, list] = defaultdict(list)
+    with open(path) as fh:
+        for line in fh:
+            if line.strip():
+                row = json.loads(line)
+                by_model[str(row.get("model"))].append(row)
+    parts = []
+    for model, rows in sorted(by_model.items()):
+        scores = sorted(r["score"] for r in rows if r.get("score_kind") == "fidelity_f1_heldout")
+        median = f"{scores[len(scores) // 2]:.2f}" if scores else "n/a"
+        parts.append(f"{len(rows)} by {model} (fidelity F1 median {median})")
+    return "; ".join(parts) + f" — {path}"
 
 
 def main() -> None:

@@ -101,11 +101,9 @@ class LLMClient:
                 "no LLM configured: pass --llm-base-url (e.g. http://127.0.0.1:8008/v1 from "
                 "`saetools serve`) or set OPENAI_API_KEY / SAETOOLS_LLM_BASE_URL (docs/llm.md)"
             )
-        self.model = (
-            model
-            or _env("SAETOOLS_LLM_MODEL")
-            or ("gpt-4o-mini" if not self.base_url else "default")
-        )
+        self._model = model or _env("SAETOOLS_LLM_MODEL")
+        if self._model is None and not self.base_url:
+            self._model = "gpt-4o-mini"
         self.concurrency = max(1, concurrency)
         self.timeout = timeout
         self.retries = max(0, retries)
@@ -115,6 +113,18 @@ class LLMClient:
         self.cache_dir = Path(cache_dir) if cache_dir else saetools_home() / "llm-cache"
         self.usage = Usage()
         self._client = None
+
+    @property
+    def model(self) -> str:
+        """The model name: given, from the environment, or the first one the server lists
+        (``default`` if it lists none)."""
+        if self._model is None:
+            try:
+                listed = self.client.models.list()
+                self._model = listed.data[0].id if listed.data else "default"
+            except Exception:  # noqa: BLE001 - any failure here surfaces on the first request
+                self._model = "default"
+        return self._model
 
     @property
     def client(self):
