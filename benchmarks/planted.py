@@ -19,6 +19,14 @@ APOLOGIES = [
     "I apologize for the misunderstanding.",
     "Please forgive the oversight on my part.",
 ]
+ENTHUSIASM = [
+    "Wow, this is absolutely fantastic news!",
+    "I'm thrilled to share this with you!",
+    "What an amazing story, I love it!",
+    "This is so exciting, great stuff!",
+    "Brilliant, I'm delighted about this!",
+    "Fantastic! Really wonderful to see.",
+]
 FIXED_PHRASE = "I hope it is correct."
 
 PLANTS = {

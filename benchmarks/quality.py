@@ -27,17 +27,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from benchmarks.corpora import bbc_documents
-from benchmarks.planted import APOLOGIES, FIXED_PHRASE, auroc
+from benchmarks.planted import APOLOGIES, ENTHUSIASM, FIXED_PHRASE, auroc
 from saetools.analyses.diff import diff_matrices
 
-ENTHUSIASM = [
-    "Wow, this is absolutely fantastic news!",
-    "I'm thrilled to share this with you!",
-    "What an amazing story, I love it!",
-    "This is so exciting, great stuff!",
-    "Brilliant, I'm delighted about this!",
-    "Fantastic! Really wonderful to see.",
-]
 REFUSALS = [
     "I can't help with that request.",
     "I'm unable to assist with this.",

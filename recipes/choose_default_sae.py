@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-import torch
 
 from benchmarks.planted import PLANTS, best_top_auroc, planted_split
 from saetools.analyses.diff import diff_matrices
@@ -23,7 +22,7 @@ from saetools.readers import load_reader
 from saetools.sae.activations import harvest
 from saetools.sae.evaluate import loss_recovered
 from saetools.sae.train import TrainConfig, Trainer, evaluate_sae
-from saetools.store.pooling import max_pool
+from saetools.store.pooling import pooled_matrix
 
 CONFIGS = [
     (8, 2304, 32),
@@ -39,20 +38,6 @@ def read(path: Path, limit: int | None = None) -> list[str]:
     with open(path) as fh:
         rows = [json.loads(line)["text"] for line in fh]
     return rows[:limit] if limit else rows
-
-
-@torch.no_grad()
-def pooled_matrix(items, sae) -> sp.csr_matrix:
-    """Max-pooled document matrix for cached token activations."""
-    rows = []
-    norms = sae.W_dec.float().norm(dim=-1)
-    for item in items:
-        x = item.acts.float()
-        doc = max_pool(sae.encode(x), item.offsets, sae.cfg.d_sae, x.norm(dim=-1), norms)
-        row = np.zeros(sae.cfg.d_sae, np.float32)
-        row[doc.indices] = doc.values
-        rows.append(row)
-    return sp.csr_matrix(np.stack(rows))
 
 
 def main() -> None:

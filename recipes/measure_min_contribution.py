@@ -12,27 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-import torch
 
 from benchmarks.planted import PLANTS, best_top_auroc, planted_split
 from saetools.analyses.diff import diff_matrices
 from saetools.api import resolve_sae
 from saetools.readers import load_reader
-from saetools.store.pooling import max_pool
-
-
-@torch.no_grad()
-def pooled(items, sae, minimum: float) -> sp.csr_matrix:
-    """Max-pooled rows with the given minimum contribution."""
-    norms = sae.W_dec.float().norm(dim=-1)
-    rows = []
-    for item in items:
-        x = item.acts.float()
-        doc = max_pool(sae.encode(x), item.offsets, sae.cfg.d_sae, x.norm(dim=-1), norms, minimum)
-        row = np.zeros(sae.cfg.d_sae, np.float32)
-        row[doc.indices] = doc.values
-        rows.append(row)
-    return sp.csr_matrix(np.stack(rows))
+from saetools.store.pooling import pooled_matrix
 
 
 def main() -> None:
@@ -53,10 +38,10 @@ def main() -> None:
     print("| min contribution | entries / doc | bytes / doc (vector + spans) | planted hits |")
     print("|---|---|---|---|")
     for minimum in [float(m) for m in args.minimums.split(",")]:
-        clean_m = pooled(clean, sae, minimum)
+        clean_m = pooled_matrix(clean, sae, minimum)
         hits, total = 0, 0
         for plant in PLANTS:
-            planted_m = pooled(variants[plant], sae, minimum)
+            planted_m = pooled_matrix(variants[plant], sae, minimum)
             for rate in (0.03, 0.1):
                 for seed in range(args.seeds):
                     case = planted_split(valid, plant, rate, seed)

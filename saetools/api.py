@@ -542,22 +542,22 @@ def choose_latents(
     min_freq: float = 0.01,
     max_freq: float = 0.99,
     rho: float = 0.5,
+    freq=None,
 ):
     """The latents an analysis is restricted to, as a DataFrame (``latent``, ``label``,
     ``similarity``, ``query``, ``freq``): given ids, or for each query the ``top`` latents whose
     labels are most similar to it among those active in ``[min_freq, max_freq]`` of the
     documents (latents that never fire here cannot separate anything). ``None`` when neither is
-    given (all latents)."""
+    given (all latents). ``freq``: the latents' activity frequencies, if already known."""
     import numpy as np
     import pandas as pd
 
-    from .analyses.activity import binarize
     from .errors import SaetoolsError
 
     if query is None and latents is None:
         return None
-    active = binarize(store.matrix, rho)
-    freq = np.diff(active.tocsc().indptr) / max(store.matrix.shape[0], 1)
+    if freq is None:
+        freq = activity_frequency(store.matrix, rho)
     labels = labels_of_store(store)
     if latents is not None:
         ids = np.asarray(list(latents), dtype=np.int64)
@@ -589,6 +589,15 @@ def choose_latents(
         parts.append(match.assign(query=text, freq=freq[match["latent"].to_numpy()]))
     chosen = pd.concat(parts).drop_duplicates("latent").reset_index(drop=True)
     return chosen
+
+
+def activity_frequency(matrix, rho: float = 0.5):
+    """Share of documents in which each latent is active (above rho times its scale)."""
+    import numpy as np
+
+    from .analyses.activity import binarize
+
+    return np.diff(binarize(matrix, rho).tocsc().indptr) / max(matrix.shape[0], 1)
 
 
 class ClusterReport(NamedTuple):
@@ -706,12 +715,8 @@ def reader_of_store(store, *, device: str | None = "cpu", progress: bool = False
 def pooled_vectors(texts: Sequence[str], store, *, device: str | None = "cpu"):
     """Max-pooled SAE vectors (CSR, one row per text) of new texts, made exactly as the
     documents of ``store`` were (same reader, SAE and pooling)."""
-    import numpy as np
-    import scipy.sparse as sp
-    import torch
-
     from .sae.io import load_sae
-    from .store.pooling import max_pool
+    from .store.pooling import pooled_matrix
 
     sae_path = store.manifest["sae"].get("path")
     if not sae_path:
@@ -721,21 +726,7 @@ def pooled_vectors(texts: Sequence[str], store, *, device: str | None = "cpu"):
     sae = load_sae(sae_path)
     reader = reader_of_store(store, device=device)
     minimum = store.manifest.get("pooling", {}).get("min_contribution", 0.0)
-    norms = sae.W_dec.float().norm(dim=-1)
-    rows = []
-    with torch.inference_mode():
-        for item in reader.iter_activations(list(texts)):
-            x = item.acts.float()
-            doc = max_pool(
-                sae.encode(x), item.offsets, sae.cfg.d_sae, x.norm(dim=-1), norms, minimum
-            )
-            rows.append(
-                sp.csr_matrix(
-                    (doc.values, doc.indices, np.array([0, len(doc.indices)])),
-                    shape=(1, sae.cfg.d_sae),
-                )
-            )
-    return sp.vstack(rows).tocsr()
+    return pooled_matrix(reader.iter_activations(list(texts)), sae, minimum)
 
 
 _SEARCHERS: dict = {}
@@ -808,7 +799,12 @@ def search(
         chosen = None
     else:
         chosen = choose_latents(
-            store, query, top=top_latents, min_similarity=min_similarity, min_freq=1e-12
+            store,
+            query,
+            top=top_latents,
+            min_similarity=min_similarity,
+            min_freq=1e-12,
+            freq=searcher.active_freq,
         )
         latents = chosen["latent"].to_numpy()
         # similarity to the 4th power: the best-matching labels dominate, loosely related ones

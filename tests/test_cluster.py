@@ -12,6 +12,7 @@ import scipy.sparse as sp
 from sklearn.metrics import adjusted_rand_score
 
 import saetools
+from benchmarks.planted import ENTHUSIASM
 from saetools.analyses.cluster import cluster_matrix, describe_clusters, jaccard_affinity
 from saetools.errors import SaetoolsError
 
@@ -107,14 +108,6 @@ APOLOGY = [
     "Sorry, I got that wrong before.",
     "My apologies for any inconvenience caused.",
     "I am sorry about the delay.",
-]
-ENTHUSIASM = [
-    "Wow, this is absolutely fantastic news!",
-    "I'm thrilled to share this with you!",
-    "What an amazing story, I love it!",
-    "This is so exciting, great stuff!",
-    "Brilliant, I'm delighted about this!",
-    "Fantastic! Really wonderful to see.",
 ]
 
 

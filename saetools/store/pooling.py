@@ -58,3 +58,29 @@ def max_pool(
         pooled[ids].numpy().astype(np.float32),
         np.asarray(spans, dtype=np.int32).reshape(-1, 2),
     )
+
+
+def pooled_matrix(items, sae, min_contribution: float = 0.0):
+    """Max-pooled CSR matrix (one row per item, float32) of token activations
+    (:class:`saetools.readers.TokenActivations`) encoded by ``sae``, pooled as a store does."""
+    import scipy.sparse as sp
+
+    norms = sae.W_dec.float().norm(dim=-1)
+    indptr, indices, values = [0], [], []
+    with torch.inference_mode():
+        for item in items:
+            x = item.acts.float()
+            doc = max_pool(
+                sae.encode(x), item.offsets, sae.cfg.d_sae, x.norm(dim=-1), norms, min_contribution
+            )
+            indices.append(doc.indices)
+            values.append(doc.values)
+            indptr.append(indptr[-1] + len(doc.indices))
+    return sp.csr_matrix(
+        (
+            np.concatenate(values) if values else np.zeros(0, np.float32),
+            np.concatenate(indices) if indices else np.zeros(0, np.int32),
+            np.array(indptr, dtype=np.int64),
+        ),
+        shape=(len(indptr) - 1, sae.cfg.d_sae),
+    )
