@@ -168,7 +168,7 @@ def encode(
             [
                 _content_key(data, field, id_field, role),
                 reader.describe(),
-                sae_identity(model, None)["fingerprint"],
+                sae_identity(model, None),  # weights and k (TopK SAEs may share weights)
                 min_contribution,
             ],
             sort_keys=True,

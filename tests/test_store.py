@@ -168,3 +168,21 @@ def test_kill_9_then_rerun_resumes_to_the_clean_result(tmp_path, example_sae, ex
     assert (a.matrix != b.matrix).nnz == 0 and a.matrix.nnz == b.matrix.nnz
     np.testing.assert_array_equal(a.spans, b.spans)
     assert not list(killed.glob("**/*.tmp"))
+
+
+def test_encode_cache_tells_apart_saes_that_differ_only_in_k(
+    tmp_path, monkeypatch, reader_bf16, example_sae, example_texts
+):
+    import copy
+
+    from saetools.sae.io import load_sae
+
+    monkeypatch.setenv("SAETOOLS_HOME", str(tmp_path))
+    wide = load_sae(example_sae)
+    narrow = copy.deepcopy(wide)
+    narrow.cfg.k = 2
+    texts = example_texts[:6]
+    first = saetools.encode(texts, reader=reader_bf16, sae=wide, progress=False)
+    second = saetools.encode(texts, reader=reader_bf16, sae=narrow, progress=False)
+    assert first.folder != second.folder
+    assert second.matrix.nnz < first.matrix.nnz
