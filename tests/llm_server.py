@@ -8,44 +8,12 @@ break: answer 500, hang past the client's timeout, or replace the reply's text w
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-
-def free_port() -> int:
-    """A port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_server(timeout: float = 300.0) -> tuple[subprocess.Popen, str]:
-    """Start ``saetools serve`` and wait until it answers; returns (process, base_url)."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "saetools", "serve", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base_url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"saetools serve exited: {process.stdout.read()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{base_url}/models", timeout=2) as reply:
-                if reply.status == 200:
-                    return process, base_url
-        except OSError:
-            time.sleep(0.5)
-    process.kill()
-    raise RuntimeError("saetools serve did not start in time")
+from saetools.llm.server import free_port, start_server  # noqa: F401 (re-exported for tests)
 
 
 class FaultProxy:

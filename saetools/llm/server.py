@@ -10,8 +10,12 @@ reply's ``usage`` counts real tokens.
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
 import threading
 import time
+import urllib.request
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -133,3 +137,35 @@ def serve(host: str = "127.0.0.1", port: int = 8008, model: str | None = None) -
         server.serve_forever()
     finally:
         server.server_close()
+
+
+def free_port() -> int:
+    """A port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(timeout: float = 300.0) -> tuple[subprocess.Popen, str]:
+    """Start ``saetools serve`` in a subprocess on a free port of 127.0.0.1 and wait until it
+    answers; returns (process, base_url). The caller stops it (``process.terminate()``)."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "saetools", "serve", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base_url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"saetools serve exited: {process.stdout.read()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{base_url}/models", timeout=2) as reply:
+                if reply.status == 200:
+                    return process, base_url
+        except OSError:
+            time.sleep(0.5)
+    process.kill()
+    raise RuntimeError("saetools serve did not start in time")
