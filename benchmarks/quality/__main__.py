@@ -1,0 +1,210 @@
+"""The evaluation suite in one command; prints the tables and writes docs/benchmarks.md.
+
+    python -m benchmarks.quality                    # ~25 min on 2 CPU cores, no LLM
+    python -m benchmarks.quality --llm local        # + LLM baselines on `saetools serve`
+    python -m benchmarks.quality --llm http://127.0.0.1:8008/v1
+    python -m benchmarks.quality --quick --out /tmp/b.md   # small sizes, a smoke run
+
+Parts: planted differences on short and long documents (saetools vs n-gram diff vs MiniLM
+clusters vs a MiniLM probe), retrieval (saetools search vs BM25 vs MiniLM cosine), label
+fidelity (SAE latents vs PCA / ICA directions), and with ``--llm`` an LLM-only proposer and
+saetools + LLM hypotheses with their token costs. Plots go to docs/img/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+from benchmarks.quality import fidelity, llm_proposer, planted_diff, retrieval, svg
+from benchmarks.quality.corpora import long_documents, short_documents
+
+PARTS = ("short", "long", "retrieval", "fidelity")
+
+
+def parse_args() -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--parts", default=",".join(PARTS), help="comma-separated subset")
+    parser.add_argument("--seeds", type=int, default=2, help="random splits per corpus")
+    parser.add_argument("--short-docs", type=int, default=600)
+    parser.add_argument("--long-docs", type=int, default=300)
+    parser.add_argument(
+        "--llm", default=None, help="'local' (start `saetools serve`) or a base URL; off by default"
+    )
+    parser.add_argument("--llm-seeds", type=int, default=1)
+    parser.add_argument("--llm-rates", default="0.3", help="comma-separated planting rates")
+    parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
+    parser.add_argument("--out", default="docs/benchmarks.md")
+    parser.add_argument("--plots", default="docs/img", help="folder for the SVG plots")
+    return parser.parse_args()
+
+
+def summary_table(results: dict, command: str, minutes: float) -> list[str]:
+    """The short table at the top of the page (and of the README)."""
+    lines = [
+        "## Summary",
+        "",
+        f"`{command}` — {minutes:.0f} min on {os.cpu_count()} CPU cores.",
+        "",
+        "| benchmark | saetools | baselines |",
+        "|---|---|---|",
+    ]
+    for key, title in (("short", "short"), ("long", "long")):
+        if key in results:
+            acc = planted_diff.accuracy(results[key])
+            cases = acc["saetools"][2]
+
+            def pct(m, acc=acc, cases=cases):
+                return f"{acc[m][1] / cases:.0%}"
+
+            others = ", ".join(f"{m} {pct(m)}" for m in planted_diff.METHODS[1:])
+            lines.append(
+                f"| planted differences, {title} documents: acc@5 over {cases} cases | "
+                f"{pct('saetools')} | {others} |"
+            )
+    if "retrieval" in results:
+        rows = results["retrieval"].scores
+        for kind in dict.fromkeys(k for k, _ in rows):
+            means = {
+                m: sum(r[m][0] for (k, _), r in rows.items() if k == kind)
+                / sum(1 for k, _ in rows if k == kind)
+                for m in retrieval.METHODS
+            }
+            others = ", ".join(f"{m} {means[m]:.2f}" for m in retrieval.METHODS[1:])
+            lines.append(f"| retrieval, {kind}: mean AP | {means['saetools']:.2f} | {others} |")
+    if "fidelity" in results:
+        rows = results["fidelity"].rows
+        others = ", ".join(
+            f"{r['method'].replace(' directions', '')} {r['mean']:.2f}" for r in rows[1:]
+        )
+        lines.append(f"| label fidelity: mean detection F1 | {rows[0]['mean']:.2f} | {others} |")
+    if "llm" in results:
+        res = results["llm"]
+        found = {m: 0 for m in llm_proposer.METHODS}
+        total = 0
+        for entry in res.ranks.values():
+            total += len(entry["LLM only"])
+            for m in found:
+                found[m] += sum(1 <= r <= 5 for r in entry[m])
+        tokens = {m: sum(res.tokens[m][1:]) / max(total, 1) for m in found}
+        lines.append(
+            f"| LLM ({res.model}): named in 5 hypotheses, tokens per case | "
+            f"saetools → LLM {found['saetools → LLM']}/{total}, "
+            f"{tokens['saetools → LLM']:,.0f} | LLM only {found['LLM only']}/{total}, "
+            f"{tokens['LLM only']:,.0f} |"
+        )
+    return lines + [""]
+
+
+def main() -> None:
+    """Run the chosen parts; print and write the page."""
+    from saetools.readers.embedding import EmbeddingReader
+
+    args = parse_args()
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    if args.quick:
+        args.short_docs, args.long_docs, args.seeds = 200, 60, 1
+    start = time.perf_counter()
+    minilm = EmbeddingReader()
+    results: dict = {}
+    sections: list[str] = []
+    plots = Path(args.plots)
+    plots.mkdir(parents=True, exist_ok=True)
+    for key, loader, n in (
+        ("short", short_documents, args.short_docs),
+        ("long", long_documents, args.long_docs),
+    ):
+        if key not in parts:
+            continue
+        texts, pool = loader(n)
+        name = f"{key} documents"
+        result = planted_diff.run_corpus(name, texts, pool, seeds=args.seeds, minilm=minilm)
+        results[key] = result
+        sections += planted_diff.markdown(result)
+        chart = svg.line_chart(
+            planted_diff.hit_rate_by_rate(result),
+            f"Planted property found at rank ≤ 5 ({name})",
+            "share of B planted",
+            "cases found",
+        )
+        (plots / f"planted-{key}.svg").write_text(chart)
+        sections += [f"![hit rate by planting rate, {name}](img/planted-{key}.svg)", ""]
+        print("\n".join(planted_diff.markdown(result)))
+    client_url, server = None, None
+    if args.llm:
+        client_url = args.llm
+        if args.llm == "local":
+            from saetools.llm.server import start_server
+
+            server, client_url = start_server()
+    try:
+        if "retrieval" in parts:
+            llm = None
+            if client_url:
+                from saetools.llm import LLMClient
+
+                llm = LLMClient(client_url, use_cache=False, timeout=300)
+            result = retrieval.run_retrieval(
+                200 if args.quick else 600, llm=llm, rerank=10 if llm else 0
+            )
+            results["retrieval"] = result
+            sections += retrieval.markdown(result)
+            print("\n".join(retrieval.markdown(result)))
+        if "fidelity" in parts:
+            sizes = (300, 100) if args.quick else (1500, 400)
+            result = fidelity.run_fidelity(*sizes)
+            results["fidelity"] = result
+            sections += fidelity.markdown(result)
+            chart = svg.bar_chart(
+                {
+                    r["method"].replace(" directions", "").replace(" (shipped,", " ("): r["mean"]
+                    for r in result.rows
+                },
+                "Mean detection F1 of keyword labels",
+                "F1",
+            )
+            (plots / "fidelity.svg").write_text(chart)
+            sections += ["![mean detection F1](img/fidelity.svg)", ""]
+            print("\n".join(fidelity.markdown(result)))
+        if client_url:
+            texts, pool = short_documents(args.short_docs)
+            rates = tuple(float(r) for r in args.llm_rates.split(","))
+            result = llm_proposer.run_llm(
+                texts, pool, client_url, minilm, seeds=args.llm_seeds, rates=rates
+            )
+            results["llm"] = result
+            sections += llm_proposer.markdown(result)
+            print("\n".join(llm_proposer.markdown(result)))
+    finally:
+        if server is not None:
+            server.terminate()
+    minutes = (time.perf_counter() - start) / 60
+    command = "python -m benchmarks.quality" + (" --quick" if args.quick else "")
+    command += f" --llm {args.llm}" if args.llm else ""
+    page = [
+        "# Benchmarks: does saetools find what is there, against what a user could do instead?",
+        "",
+        "Written by `python -m benchmarks.quality` (issue #8); every number below comes from "
+        "the last run. Method and definitions: the docstrings of `benchmarks/quality/*.py`, "
+        "summarised under each table.",
+        "",
+        *summary_table(results, command, minutes),
+        "## Planted differences",
+        "",
+        planted_diff.__doc__.strip().split("\n\n", 1)[1],
+        "",
+        *sections,
+    ]
+    text = "\n".join(page)
+    Path(args.out).write_text(text)
+    print("\n".join(summary_table(results, command, minutes)))
+    print(f"wrote {args.out} ({minutes:.1f} min)")
+
+
+if __name__ == "__main__":
+    main()
