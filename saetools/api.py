@@ -60,27 +60,40 @@ def train_sae(
 
 
 DEFAULT_SAE_DIR = Path(__file__).parent / "models" / "smollm2-135m-l15-topk"
+DEFAULT_EMBEDDING_SAE_DIR = Path(__file__).parent / "models" / "minilm-l6-doc-topk"
 
 
-def default_sae_path() -> Path:
-    """Folder of the SAE shipped for the default reader."""
+def is_embedding_reader(reader) -> bool:
+    """True for the sentence-embedding reader, given by name or as an object."""
+    from .readers.defaults import EMBEDDING_ALIASES
+
+    if isinstance(reader, str):
+        return reader.lower() in EMBEDDING_ALIASES or reader.startswith("sentence-transformers:")
+    return getattr(reader, "kind", None) == "embedding"
+
+
+def default_sae_path(reader=None) -> Path:
+    """Folder of the SAE shipped for ``reader``: the SmolLM2 layer-15 SAE for the default
+    reader, the document-embedding SAE for MiniLM."""
     from .errors import SaetoolsError
 
-    if not (DEFAULT_SAE_DIR / "cfg.json").exists():
+    folder = DEFAULT_EMBEDDING_SAE_DIR if is_embedding_reader(reader) else DEFAULT_SAE_DIR
+    if not (folder / "cfg.json").exists():
         raise SaetoolsError(
-            "no default SAE is installed with this saetools; pass --sae DIR or use --fit"
+            f"no default SAE for this reader is installed ({folder.name}); pass --sae DIR or "
+            "use --fit"
         )
-    return DEFAULT_SAE_DIR
+    return folder
 
 
-def resolve_sae(sae=None):
-    """``(SAE, folder)`` for an SAE object, a folder, or None (the shipped default)."""
+def resolve_sae(sae=None, reader=None):
+    """``(SAE, folder)`` for an SAE object, a folder, or None (the SAE shipped for ``reader``)."""
     from .sae.io import load_sae
     from .sae.models import SAE
 
     if isinstance(sae, SAE):
         return sae, None
-    folder = default_sae_path() if sae is None else Path(sae)
+    folder = default_sae_path(reader) if sae is None else Path(sae)
     return load_sae(folder), folder
 
 
@@ -160,7 +173,7 @@ def encode(
 
     if isinstance(data, pd.Series):
         data = data.astype(str).tolist()
-    model, sae_folder = resolve_sae(sae)
+    model, sae_folder = resolve_sae(sae, reader)
     reader = reader_for(reader, layer, model.cfg.reader, device=device, progress=progress)
     min_contribution = DEFAULT_MIN_CONTRIBUTION if min_contribution is None else min_contribution
     if out is None:
@@ -272,7 +285,7 @@ def diff(
         raise SaetoolsError("--fit needs raw data files, not stores (they are already encoded)")
     if not (is_store(a) and is_store(b)):
         if reader is None or isinstance(reader, str):
-            info = None if fit else resolve_sae(sae)[0].cfg.reader
+            info = None if fit else resolve_sae(sae, reader)[0].cfg.reader
             reader = reader_for(reader, layer, info, device=device, progress=progress)
         if fit:
             sae = fit_sae_for(
@@ -401,7 +414,16 @@ def label_index_of_store(store, *, required: bool, progress: bool = False):
                 "no labels.jsonl; label it first (`saetools label`) or use an SAE with labels"
             )
         return None
-    return LabelIndex(labels, progress=progress, shipped=store.manifest["sae"].get("path"))
+    path = store.manifest["sae"].get("path")
+    key = (str(path), hash(tuple(sorted(labels.items()))))
+    if key not in _LABEL_INDEXES:
+        if len(_LABEL_INDEXES) >= 4:
+            _LABEL_INDEXES.pop(next(iter(_LABEL_INDEXES)))
+        _LABEL_INDEXES[key] = LabelIndex(labels, progress=progress, shipped=path)
+    return _LABEL_INDEXES[key]
+
+
+_LABEL_INDEXES: dict = {}  # (SAE path, labels) -> LabelIndex, so repeated queries reuse it
 
 
 def _column_by_id(data, column: str, id_field, role) -> dict[str, str]:

@@ -335,7 +335,7 @@ def encode(
 
     corpus_opts = pop_keys(options, CORPUS_KEYS)
     reader_opts = pop_keys(options, READER_KEYS)
-    model, folder = resolve_sae(sae_path)
+    model, folder = resolve_sae(sae_path, reader_opts["reader"])
     reader = open_reader(reader_opts, device, quiet, model.cfg.reader)
     check_compatible(model, reader, folder)
     store = encode_api(

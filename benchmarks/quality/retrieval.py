@@ -56,8 +56,8 @@ def rank_all(store, texts, query, minilm, doc_vectors, rerank: int = 0, llm=None
         ranked = saetools.search(
             store.folder, query, top=len(texts), rerank=rerank, llm=llm, progress=False
         )
-        rr = np.full(len(texts), -1.0)
-        # keep the reranked order: score by position
+        # the reranked order as scores (by position); documents search did not return last
+        rr = np.full(len(texts), -float(len(texts) + 1))
         rr[ranked["row"].to_numpy()] = -np.arange(len(ranked), dtype=np.float64)
         out[f"saetools + LLM rerank {rerank}"] = rr
     return out

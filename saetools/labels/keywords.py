@@ -11,6 +11,10 @@ best terms.
 Detection score: on held-out documents, a window "predicts" j when it contains one of the
 label's terms; precision, recall and F1 against windows where j is active (its peak) and windows
 from documents where it is not.
+
+Stores of a sentence-embedding reader have one vector per document (its "peak" spans the whole
+text): there every document's words and bigrams count once (weight 1) and detection looks at
+whole documents.
 """
 
 from __future__ import annotations
@@ -63,9 +67,27 @@ def window_terms(text: str, start: int, end: int, stop: frozenset[str]) -> Count
     return terms
 
 
+def document_terms(text: str, stop: frozenset[str]) -> Counter:
+    """Content words and bigrams of a whole document, each counted once."""
+    words = [w for w in WORD.findall(text.lower()) if len(w) > 1 and not w.isdigit()]
+    content = {w for w in words if w not in stop}
+    pairs = {
+        f"{a} {b}"
+        for a, b in zip(words, words[1:], strict=False)
+        if a not in stop and b not in stop
+    }
+    return Counter(content | pairs)
+
+
+def is_document_store(store) -> bool:
+    """True when the store holds one vector per document (a sentence-embedding reader)."""
+    return (store.manifest.get("reader") or {}).get("kind") == "embedding"
+
+
 def keyword_labels(store, top: int = 20, source: str = "keywords") -> list[dict]:
     """One label row per latent that fired in ``store`` (fields of ``labels.jsonl``)."""
     stop = _stopwords()
+    whole = is_document_store(store)
     texts = store.docs["text"].to_numpy()
     ids = store.docs["id"].astype(str).to_numpy()
     examples = store.examples[store.examples["rank"] < top]
@@ -75,6 +97,9 @@ def keyword_labels(store, top: int = 20, source: str = "keywords") -> list[dict]
     for latent, group in examples.groupby("latent", sort=True):
         terms, tokens = Counter(), Counter()
         for row, start, end in group[["row", "start", "end"]].itertuples(index=False):
+            if whole:
+                terms.update(document_terms(texts[row], stop))
+                continue
             terms.update(window_terms(texts[row], int(start), int(end), stop))
             tokens[texts[row][int(start) : int(end)]] += 1
         per_latent[int(latent)] = terms
@@ -145,8 +170,10 @@ def detection_scores(
     """Detection precision, recall and F1 of each label on held-out ``store`` (see module doc).
 
     Positive windows: around the peak of documents where the latent exceeds rho x its maximum;
-    negative windows: random spans of documents where the latent is absent.
+    negative windows: random spans of documents where the latent is absent. For a document store
+    (:func:`is_document_store`) both are whole documents.
     """
+    whole = is_document_store(store)
     rng = np.random.default_rng(seed)
     csc = store.matrix.tocsc()
     texts = store.docs["text"].to_numpy()
@@ -170,12 +197,14 @@ def detection_scores(
         tp = 0
         for r in pos_rows:
             start, end = store.span(int(r), int(latent))
-            tp += contains_any(texts[r][max(0, start - WINDOW) : end + WINDOW], terms)
+            window = texts[r] if whole else texts[r][max(0, start - WINDOW) : end + WINDOW]
+            tp += contains_any(window, terms)
         fp = 0
         for r in neg_rows:
             text = texts[r]
             centre = int(rng.integers(0, max(len(text), 1)))
-            fp += contains_any(text[max(0, centre - WINDOW) : centre + WINDOW], terms)
+            window = text if whole else text[max(0, centre - WINDOW) : centre + WINDOW]
+            fp += contains_any(window, terms)
         fn = len(pos_rows) - tp
         precision = tp / (tp + fp) if tp + fp else 0.0
         recall = tp / (tp + fn) if tp + fn else 0.0

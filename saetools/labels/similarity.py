@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -57,9 +58,7 @@ class LabelIndex:
     def embedder(self):
         """The sentence-embedding model (loaded on first use)."""
         if self._embedder is None:
-            from ..readers.embedding import EmbeddingReader
-
-            self._embedder = EmbeddingReader(batch_size=256)
+            self._embedder = default_embedder()
         return self._embedder
 
     def _load_or_embed(self, progress: bool, shipped: str | Path | None) -> np.ndarray:
@@ -118,6 +117,14 @@ class LabelIndex:
         ok = (rows_l >= 0) & (rows_r >= 0)
         out[ok] = np.einsum("ij,ij->i", self.vectors[rows_l[ok]], self.vectors[rows_r[ok]])
         return out
+
+
+@lru_cache(maxsize=1)
+def default_embedder():
+    """The shipped MiniLM, loaded once per process (queries are embedded one at a time)."""
+    from ..readers.embedding import EmbeddingReader
+
+    return EmbeddingReader(batch_size=256)
 
 
 def save_label_vectors(path: Path, labels: list[str], vectors: np.ndarray, model: str) -> None:
