@@ -49,6 +49,9 @@ def main() -> None:
     parser.add_argument("--label-docs", type=int, default=10000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--name", default=None)
+    parser.add_argument(
+        "--target", type=Path, default=None, help="write the pack here (default: in the package)"
+    )
     args = parser.parse_args()
     name = args.name or f"smollm2-135m-l{args.layer}-topk"
     started = time.time()
@@ -77,7 +80,7 @@ def main() -> None:
         if row["latent"] in by_latent.index:
             row["score"] = round(float(by_latent.loc[row["latent"], "f1"]), 4)
             row["score_kind"] = "detection_f1_heldout"
-    target = PACKAGE_MODELS / name
+    target = args.target or PACKAGE_MODELS / name
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
     sae = result.sae
@@ -103,10 +106,10 @@ def main() -> None:
             "scored": int(len(f1)),
         },
         "recipe": "recipes/build_training_corpus.py + recipes/train_default_sae.py",
-        "seconds": round(time.time() - started),
     }
     (target / "provenance.json").write_text(json.dumps(provenance, indent=1) + "\n")
     print(json.dumps(provenance, indent=1))
+    print(f"done in {time.time() - started:.0f} s")  # not in provenance: reruns stay identical
 
 
 if __name__ == "__main__":

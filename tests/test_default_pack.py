@@ -70,3 +70,40 @@ def test_quickstart_diff_shows_a_labelled_significant_difference(tmp_path):
     )
     assert "tokens:" not in out.split("more frequent in A")[0]  # real labels, not fallbacks
     assert (tmp_path / "report.html").exists()
+
+
+def test_minilm_pack_loads_with_labels_and_is_small():
+    from saetools.api import DEFAULT_EMBEDDING_SAE_DIR
+
+    sae = saetools.load_sae(DEFAULT_EMBEDDING_SAE_DIR)
+    assert sae.cfg.d_in == 384 and sae.cfg.reader["kind"] == "embedding"
+    assert sum(p.stat().st_size for p in DEFAULT_EMBEDDING_SAE_DIR.iterdir()) <= 10 * 2**20
+    rows = [json.loads(line) for line in open(DEFAULT_EMBEDDING_SAE_DIR / "labels.jsonl")]
+    assert len(rows) >= 0.9 * sae.cfg.d_sae and all(r["label"] for r in rows)
+    provenance = json.loads((DEFAULT_EMBEDDING_SAE_DIR / "provenance.json").read_text())
+    assert provenance["reader"]["name"] == "all-MiniLM-L6-v2"
+
+
+def test_minilm_reader_gets_its_own_shipped_sae_and_finds_an_added_topic():
+    """`--reader minilm` without --sae uses the document-embedding pack; when half of B is
+    technology news, the top significant B>A latents fire (mostly) on those articles."""
+    import numpy as np
+
+    from saetools.api import DEFAULT_EMBEDDING_SAE_DIR
+
+    from .corpora import bbc_documents
+
+    docs = bbc_documents(100, 300, seed=3)
+    others = [t for topic, t in docs if topic != "tech"]
+    tech = [t for topic, t in docs if topic == "tech"]
+    a, b = others[:200], others[200:300] + tech[:100]
+    is_tech = np.array([False] * 100 + [True] * 100)
+    frame = saetools.diff(a, b, reader="minilm", progress=False)
+    store_b = saetools.open_store(frame.attrs["store_b"])
+    assert store_b.manifest["sae"]["path"] == str(DEFAULT_EMBEDDING_SAE_DIR)
+    up = frame[(frame["direction"] == "B>A") & frame["significant"]].head(3)
+    assert len(up) >= 2
+    for latent, label in zip(up["latent"], up["label"], strict=True):
+        fires = store_b.matrix[:, [int(latent)]].toarray().ravel() > 0
+        assert is_tech[fires].mean() >= 0.8, (latent, label)
+        assert label

@@ -32,6 +32,7 @@ import pandas as pd
 WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?", re.UNICODE)
 WINDOW = 60  # characters on each side of the peak token
 TERMS_PER_LABEL = 3
+DOC_SUPPORT = 0.2  # document stores: share of a latent's top documents a term must be in
 
 
 def _stopwords() -> frozenset[str]:
@@ -94,6 +95,7 @@ def keyword_labels(store, top: int = 20, source: str = "keywords") -> list[dict]
     per_latent: dict[int, Counter] = {}
     peaks: dict[int, Counter] = {}
     example_ids: dict[int, list[str]] = {}
+    n_examples: dict[int, int] = {}
     for latent, group in examples.groupby("latent", sort=True):
         terms, tokens = Counter(), Counter()
         for row, start, end in group[["row", "start", "end"]].itertuples(index=False):
@@ -105,6 +107,7 @@ def keyword_labels(store, top: int = 20, source: str = "keywords") -> list[dict]
         per_latent[int(latent)] = terms
         peaks[int(latent)] = tokens
         example_ids[int(latent)] = [str(ids[r]) for r in group["row"].head(10)]
+        n_examples[int(latent)] = len(group)
     background: Counter = Counter()
     for terms in per_latent.values():
         background.update(terms)
@@ -112,6 +115,12 @@ def keyword_labels(store, top: int = 20, source: str = "keywords") -> list[dict]
     density = np.bincount(store.matrix.indices, minlength=store.d_sae) / max(len(store), 1)
     rows = []
     for latent, terms in per_latent.items():
+        if whole:
+            # a document label should name what its top documents share: terms found in at
+            # least DOC_SUPPORT of them (names of single documents do not recur elsewhere)
+            floor = max(2, math.ceil(DOC_SUPPORT * n_examples[latent]))
+            shared = {t: tf for t, tf in terms.items() if tf >= floor}
+            terms = Counter(shared) if shared else terms
         scored = sorted(
             ((tf * math.log(1 + mean_count / background[t]), t) for t, tf in terms.items()),
             reverse=True,

@@ -137,6 +137,7 @@ def save_label_vectors(path: Path, labels: list[str], vectors: np.ndarray, model
     tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
     metadata = {"model": model, "labels": json.dumps(list(labels), ensure_ascii=False)}
     save_file({"vectors": vectors.astype(np.float16)}, str(tmp), metadata=metadata)
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
 
 
