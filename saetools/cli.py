@@ -901,7 +901,7 @@ def models() -> None:
     """List the embedded readers, shipped SAEs and label sets, with their provenance."""
     import json
 
-    from .api import DEFAULT_SAE_DIR
+    from .api import DEFAULT_EMBEDDING_SAE_DIR, DEFAULT_SAE_DIR
     from .readers.defaults import DEFAULT_LAYER, DEFAULT_READER, smollm2_gguf_path
     from .readers.embedding import minilm_path
 
@@ -931,15 +931,24 @@ def models() -> None:
     for folder in folders:
         cfg = json.loads((folder / "cfg.json").read_text())
         meta = cfg.get("metadata", {}).get("saetools", {})
-        default = " (default)" if folder == DEFAULT_SAE_DIR else ""
+        default = {
+            DEFAULT_SAE_DIR: " (default)",
+            DEFAULT_EMBEDDING_SAE_DIR: " (default for --reader minilm)",
+        }.get(folder, "")
+        reader_meta = meta.get("reader") or {}
+        where = (
+            "document embeddings"
+            if reader_meta.get("kind") == "embedding"
+            else f"layer {reader_meta.get('layer')}"
+        )
         prov = {}
         if (folder / "provenance.json").exists():
             prov = json.loads((folder / "provenance.json").read_text())
         ev = prov.get("training", {}).get("eval", {})
         click.echo(
             f"  {folder.name}{default}: {meta.get('architecture')} {cfg['d_sae']} latents"
-            f", k {meta.get('k')}, reader {cfg['metadata'].get('model_name')} layer "
-            f"{(meta.get('reader') or {}).get('layer')}; FVU {ev.get('fvu', float('nan')):.3f}"
+            f", k {meta.get('k')}, reader {cfg['metadata'].get('model_name')} {where}; "
+            f"FVU {ev.get('fvu', float('nan')):.3f}"
             f"; {folder}"
         )
         labels = prov.get("labels")
