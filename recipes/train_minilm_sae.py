@@ -76,7 +76,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--corpus", type=Path, default=Path("runs/corpus"))
     parser.add_argument("--work", type=Path, default=Path("runs/minilm"))
-    parser.add_argument("--sizes", default="1536:32,3072:16,768:32", help="latents:k, comma-separated")
+    parser.add_argument(
+        "--sizes", default="1536:32,3072:16,768:32", help="latents:k, comma-separated"
+    )
     parser.add_argument("--ship", default=None, help="latents:k to ship (default: the first)")
     parser.add_argument("--epochs", type=float, default=40.0)
     parser.add_argument("--batch-size", type=int, default=1024)

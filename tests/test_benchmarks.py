@@ -1,0 +1,109 @@
+"""The evaluation suite's building blocks (benchmarks/quality): baselines, planting, metrics."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from benchmarks.bench_search_quality import ndcg_at
+from benchmarks.quality import svg
+from benchmarks.quality.fidelity import direction_sae
+from benchmarks.quality.llm_proposer import parse_lines
+from benchmarks.quality.planted_diff import (
+    PROPERTIES,
+    first_hit,
+    gram_matrix,
+    gram_set,
+    gram_vocabulary,
+    plant_texts,
+    split_halves,
+)
+from saetools.analyses.diff import diff_matrices
+
+
+def test_ngram_baseline_counts_presence_of_case_sensitive_uni_and_bigrams():
+    sets = [gram_set("I hope it is correct."), gram_set("i hope so"), gram_set("I hope")]
+    assert {"I", "hope", "I hope", "correct", "."} <= sets[0] and "i" not in sets[0]
+    vocabulary = gram_vocabulary(sets)  # grams in >= 2 documents
+    assert set(vocabulary) == {"hope", "I", "I hope"}
+    matrix = gram_matrix(sets, vocabulary).toarray()
+    assert matrix.shape == (3, 3)
+    assert matrix[:, vocabulary["I hope"]].tolist() == [1, 0, 1]
+    assert matrix[:, vocabulary["hope"]].tolist() == [1, 1, 1]
+
+
+def test_planting_is_nested_across_rates_and_deterministic():
+    texts = [f"document {i}." for i in range(100)]
+    a_rows, b_rows = split_halves(len(texts), seed=3)
+    assert sorted(np.r_[a_rows, b_rows].tolist()) == list(range(100))
+    chosen, planted = plant_texts(texts, [], b_rows, PROPERTIES["phrase (fixed)"], 3, 0.3)
+    again, _ = plant_texts(texts, [], b_rows, PROPERTIES["phrase (fixed)"], 3, 0.3)
+    assert chosen == again and len(chosen) == 15 and len(set(chosen)) == 15
+    assert all(t.endswith("I hope it is correct.") for t in planted)
+    assert planted[0].startswith(texts[b_rows[chosen[0]]])
+    topic = PROPERTIES["topic: technology articles"]
+    _, swapped = plant_texts(texts, ["tech a", "tech b"], b_rows, topic, 3, 0.1)
+    assert swapped == ["tech a", "tech b", "tech a", "tech b", "tech a"]
+
+
+def test_first_hit_is_the_rank_of_the_first_item_that_separates_the_planted_documents():
+    rng = np.random.default_rng(0)
+    n = 200
+    planted = np.zeros(n, bool)
+    planted[:40] = True
+    noise = (rng.random((n, 3)) < 0.1).astype(np.float32)
+    broad = np.maximum(noise[:, 0], rng.random(n) < 0.6)  # B>A too, but not the plant
+    b = np.column_stack([broad, noise[:, 1], planted, noise[:, 2]])
+    a = np.column_stack([noise[:, 0], noise[:, 1], np.zeros(n), noise[:, 2]])
+
+    frame = diff_matrices(sp.csr_matrix(a), sp.csr_matrix(b), threshold=0.0)
+    up = frame[(frame["direction"] == "B>A") & frame["significant"]]["latent"].tolist()
+    assert up[:2] == [0, 2]  # the broad item ranks first, the planted one second
+    assert first_hit(frame, sp.csr_matrix(b), planted) == 2
+    assert first_hit(frame, sp.csr_matrix(b), planted, top=1) == 0
+
+
+def test_ndcg_with_binary_relevance():
+    relevant = np.array([1, 0, 1, 0], float)
+    assert ndcg_at(relevant, np.array([4, 3, 2, 1.0])) == pytest.approx(
+        (1 + 1 / np.log2(4)) / (1 + 1 / np.log2(3))
+    )
+    assert ndcg_at(relevant, np.array([4, 1, 3, 2.0])) == pytest.approx(1.0)
+
+
+def test_proposer_reply_parsing_drops_numbering_and_short_lines():
+    text = "1. Group B apologises more\n2) uses capital letters\n- ok\n\n* mentions Spain often"
+    assert parse_lines(text) == [
+        "Group B apologises more",
+        "uses capital letters",
+        "mentions Spain often",
+    ]
+    with pytest.raises(ValueError):
+        parse_lines("ok\n\n")
+
+
+def test_direction_features_are_signed_z_scores_kept_by_topk():
+    directions = np.eye(4, dtype=np.float32)[:2]  # two orthonormal directions in 4-d
+    mean = np.array([1, 1, 0, 0], np.float32)
+    std = np.array([2.0, 0.5], np.float32)
+    sae = direction_sae(directions, mean, std, {"kind": "test"}, k=1)
+    assert sae.cfg.d_sae == 4
+    x = torch.tensor([[1 + 4.0, 1 - 1.0, 0, 0]])  # +2 sd on direction 0, -2 sd on direction 1
+    dense = sae.encode_dense(x)[0]
+    assert dense.argmax().item() in (0, 3) and dense.max().item() == pytest.approx(2.0)
+    sae.cfg.k = 4
+    dense = sae.encode_dense(x)[0]
+    assert dense.tolist() == pytest.approx([2.0, 0.0, 0.0, 2.0])
+
+
+def test_svg_charts_are_well_formed():
+    line = svg.line_chart({"a": [(0.1, 0.5), (0.3, 1.0)]}, "t", "x", "y")
+    bars = svg.bar_chart({"SAE": 0.25, "ICA": 0.3}, "t", "F1")
+    for text in (line, bars):
+        root = ET.fromstring(text)
+        assert root.tag.endswith("svg")
+    assert line.count("<circle") == 2 and bars.count("<rect") == 2
