@@ -660,8 +660,10 @@ def cluster(
     ``latents``, exactly those; with neither, all latents. With ``llm`` (an
     :class:`saetools.llm.LLMClient`) each cluster also gets a short ``name``.
     """
+    import numpy as np
     import pandas as pd
 
+    from .analyses.activity import binarize
     from .analyses.cluster import cluster_matrix, describe_clusters
     from .analyses.diff import snippet
 
@@ -676,8 +678,16 @@ def cluster(
         progress=progress,
         device=device,
     )
+    active = binarize(store.matrix, rho)  # once, for the frequencies and the clustering
+    freq = np.diff(active.tocsc().indptr) / max(store.matrix.shape[0], 1)
     chosen = choose_latents(
-        store, query, latents, top=top_latents, min_similarity=min_similarity, rho=rho
+        store,
+        query,
+        latents,
+        top=top_latents,
+        min_similarity=min_similarity,
+        rho=rho,
+        freq=freq,
     )
     result = cluster_matrix(
         store.matrix,
@@ -685,6 +695,7 @@ def cluster(
         latents=None if chosen is None else chosen["latent"].to_numpy(),
         rho=rho,
         seed=seed,
+        active=active,
     )
     labels = labels_of_store(store)
     clusters = describe_clusters(result, labels, representatives=representatives)

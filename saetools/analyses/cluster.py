@@ -141,15 +141,17 @@ def cluster_matrix(
     seed: int = 0,
     dense_limit: int = DENSE_LIMIT,
     neighbors: int = NEIGHBORS,
+    active: sp.csr_matrix | None = None,
 ) -> Clustering:
-    """Cluster the rows of a pooled matrix into ``k`` groups on the chosen ``latents``."""
+    """Cluster the rows of a pooled matrix into ``k`` groups on the chosen ``latents``
+    (``active``: the matrix already binarised with ``rho``, if the caller has it)."""
     n = matrix.shape[0]
     if k < 2:
         raise SaetoolsError(f"k must be at least 2, got {k}")
     if k > n:
         raise SaetoolsError(f"k = {k} is larger than the number of documents ({n})")
-    scale = latent_scale(matrix)
-    active = binarize(matrix, rho, scale)
+    if active is None:
+        active = binarize(matrix, rho, latent_scale(matrix))
     chosen = np.arange(matrix.shape[1]) if latents is None else np.asarray(latents, np.int64)
     active = active[:, chosen].tocsr()
     has_any = np.diff(active.indptr) > 0
