@@ -47,6 +47,7 @@ def test_version_and_help_list_every_command():
     assert version.returncode == 0 and "saetools, version" in version.stdout
 
 
+@pytest.mark.slow  # ~70 s on 2 cores; training itself is covered by tests/test_sae.py
 def test_train_on_examples_reaches_target_fvu(tmp_path):
     """Acceptance check: FVU <= 0.25 at k=32 on examples/ with the default reader."""
     out = tmp_path / "sae"
