@@ -21,7 +21,12 @@ import torch
 
 from saetools import __version__
 from saetools.api import encode
-from saetools.labels.keywords import detection_scores, keyword_labels, write_labels
+from saetools.labels.keywords import (
+    attach_scores,
+    detection_scores,
+    keyword_labels,
+    write_labels,
+)
 from saetools.readers import load_reader
 from saetools.sae.activations import harvest
 from saetools.sae.evaluate import loss_recovered
@@ -75,11 +80,7 @@ def main() -> None:
     )
     rows = keyword_labels(label_store)
     scores = detection_scores(valid_store, {r["latent"]: r["label"] for r in rows})
-    by_latent = scores.set_index("latent")
-    for row in rows:
-        if row["latent"] in by_latent.index:
-            row["score"] = round(float(by_latent.loc[row["latent"], "f1"]), 4)
-            row["score_kind"] = "detection_f1_heldout"
+    label_summary = attach_scores(rows, scores, args.label_docs)
     target = args.target or PACKAGE_MODELS / name
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
@@ -88,23 +89,12 @@ def main() -> None:
     save_sae(sae, target, dtype=torch.bfloat16)
     write_labels(rows, target)
     stats = json.loads((args.corpus / "stats.json").read_text())
-    f1 = scores["f1"]
     provenance = {
         "name": name,
         "saetools_version": __version__,
         "reader": reader.describe(),
         "training": {**sae.cfg.extra["training"], "corpus": stats},
-        "labels": {
-            "source": "keywords",
-            "count": len(rows),
-            "labelling_docs": args.label_docs,
-            "detection_f1": {
-                q: round(float(f1.quantile(x)), 3)
-                for q, x in (("p25", 0.25), ("median", 0.5), ("p75", 0.75))
-            },
-            "detection_f1_mean": round(float(f1.mean()), 3),
-            "scored": int(len(f1)),
-        },
+        "labels": label_summary,
         "recipe": "recipes/build_training_corpus.py + recipes/train_default_sae.py",
     }
     (target / "provenance.json").write_text(json.dumps(provenance, indent=1) + "\n")

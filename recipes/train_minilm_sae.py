@@ -29,7 +29,12 @@ from benchmarks.planted import PLANTS, best_top_auroc, planted_split
 from saetools import __version__
 from saetools.analyses.diff import diff_matrices
 from saetools.api import encode
-from saetools.labels.keywords import detection_scores, keyword_labels, write_labels
+from saetools.labels.keywords import (
+    attach_scores,
+    detection_scores,
+    keyword_labels,
+    write_labels,
+)
 from saetools.labels.similarity import LabelIndex, save_label_vectors
 from saetools.readers.embedding import EmbeddingReader
 from saetools.sae.activations import harvest
@@ -122,11 +127,7 @@ def main() -> None:
     valid_store = encode(valid, args.work / "store-valid", reader=reader, sae=sae, progress=True)
     rows = keyword_labels(label_store)
     scores = detection_scores(valid_store, {r["latent"]: r["label"] for r in rows})
-    by_latent = scores.set_index("latent")
-    for row in rows:
-        if row["latent"] in by_latent.index:
-            row["score"] = round(float(by_latent.loc[row["latent"], "f1"]), 4)
-            row["score_kind"] = "detection_f1_heldout"
+    label_summary = attach_scores(rows, scores, len(train))
     target = PACKAGE_MODELS / NAME
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
@@ -137,7 +138,6 @@ def main() -> None:
     save_label_vectors(
         target / f"label-embeddings-{key}.safetensors", index.labels, index.vectors, reader.name
     )
-    f1 = scores["f1"]
     stats = json.loads((args.corpus / "stats.json").read_text())
     provenance = {
         "name": NAME,
@@ -145,17 +145,7 @@ def main() -> None:
         "reader": reader.describe(),
         "training": {**sae.cfg.extra.get("training", {}), "corpus": stats},
         "sizes": table,
-        "labels": {
-            "source": "keywords",
-            "count": len(rows),
-            "labelling_docs": len(train),
-            "detection_f1": {
-                q: round(float(f1.quantile(x)), 3)
-                for q, x in (("p25", 0.25), ("median", 0.5), ("p75", 0.75))
-            },
-            "detection_f1_mean": round(float(f1.mean()), 3),
-            "scored": int(len(f1)),
-        },
+        "labels": label_summary,
         "recipe": "recipes/build_training_corpus.py + recipes/train_minilm_sae.py",
     }
     (target / "provenance.json").write_text(json.dumps(provenance, indent=1) + "\n")

@@ -229,3 +229,25 @@ def detection_scores(
             }
         )
     return pd.DataFrame(out)
+
+
+def attach_scores(rows: list[dict], scores: pd.DataFrame, labelling_docs: int) -> dict:
+    """Write each label row's held-out detection F1 into it (``score``, ``score_kind``) and
+    return the summary recipes put into ``provenance.json`` (quartiles, mean, count)."""
+    by_latent = scores.set_index("latent")
+    for row in rows:
+        if row["latent"] in by_latent.index:
+            row["score"] = round(float(by_latent.loc[row["latent"], "f1"]), 4)
+            row["score_kind"] = "detection_f1_heldout"
+    f1 = scores["f1"]
+    return {
+        "source": "keywords",
+        "count": len(rows),
+        "labelling_docs": labelling_docs,
+        "detection_f1": {
+            q: round(float(f1.quantile(x)), 3)
+            for q, x in (("p25", 0.25), ("median", 0.5), ("p75", 0.75))
+        },
+        "detection_f1_mean": round(float(f1.mean()), 3),
+        "scored": int(len(f1)),
+    }
