@@ -248,6 +248,7 @@ def train(corpus, out, resume, keep_activations, quiet, **options) -> None:
     corpus_opts = pop_keys(options, CORPUS_KEYS)
     reader_opts = pop_keys(options, READER_KEYS)
     cfg = TrainConfig(**options)
+    open_corpus(corpus, corpus_opts)  # bad input fails here, before a model is loaded
     model = open_reader(reader_opts, cfg.device, quiet)
     result = train_sae(
         corpus,

@@ -141,3 +141,20 @@ def test_embedding_reader_one_vector_per_document():
     assert np.allclose(vectors.norm(dim=-1).numpy(), 1.0, atol=1e-4)
     sims = vectors @ vectors.T
     assert sims[0, 1] > sims[0, 2] + 0.2
+
+
+def test_first_use_converts_the_gguf_silently_when_quiet(tmp_path):
+    """A fresh machine converts the GGUF once; with quiet=True (the CLI's --quiet) that prints
+    nothing, so one-line errors stay one line."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "SAETOOLS_HOME": str(tmp_path)}
+    code = "from saetools.readers import load_reader; print(load_reader(quiet=True).d_model)"
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "576" and proc.stderr == ""
+    assert any((tmp_path / "readers").iterdir())

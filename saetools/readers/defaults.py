@@ -7,7 +7,9 @@ a safetensors copy under ``$SAETOOLS_HOME/readers`` that later loads in well und
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import shutil
 import sys
 from pathlib import Path
@@ -49,10 +51,13 @@ def convert_gguf(gguf: Path, quiet: bool = False) -> Path:
 
     if not quiet:
         print(f"converting {gguf.name} to a local safetensors cache (once) ...", file=sys.stderr)
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(
-        gguf.parent, gguf_file=gguf.name, dtype=torch.float32
-    )
+    # transformers' GGUF loader draws its own progress bar on stderr; quiet means silent
+    silence = contextlib.redirect_stderr(io.StringIO()) if quiet else contextlib.nullcontext()
+    with silence:
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(
+            gguf.parent, gguf_file=gguf.name, dtype=torch.float32
+        )
     # transformers refuses save_pretrained on a GGUF-loaded model while these remain; the
     # weights are already plain dequantised tensors.
     model.hf_quantizer = None
