@@ -42,6 +42,7 @@ class PlantedCase(NamedTuple):
     b: list[str]
     planted: np.ndarray  # bool [len(b)]
     b_rows: np.ndarray  # index of each B document in the source corpus
+    a_rows: np.ndarray  # index of each A document in the source corpus
 
 
 def planted_split(texts: list[str], plant: str, rate: float, seed: int = 0) -> PlantedCase:
@@ -55,7 +56,9 @@ def planted_split(texts: list[str], plant: str, rate: float, seed: int = 0) -> P
     planted = np.zeros(len(b_rows), dtype=bool)
     planted[rng.sample(range(len(b_rows)), n_plant)] = True
     b = [PLANTS[plant](texts[r], rng) if planted[i] else texts[r] for i, r in enumerate(b_rows)]
-    return PlantedCase([texts[r] for r in a_rows], b, planted, np.array(b_rows))
+    return PlantedCase(
+        [texts[r] for r in a_rows], b, planted, np.array(b_rows), np.array(a_rows)
+    )
 
 
 def auroc(scores: np.ndarray, labels: np.ndarray) -> float:

@@ -13,7 +13,6 @@ import random
 import time
 from pathlib import Path
 
-import numpy as np
 import scipy.sparse as sp
 
 from benchmarks.planted import PLANTS, best_top_auroc, planted_split
@@ -83,10 +82,7 @@ def main() -> None:
             clean_m = pooled_matrix(clean, sae)
             for (plant, seed), case in cases.items():
                 # Rebuild the case's B from cached activations of the planted variants.
-                order = list(range(len(valid)))
-                random.Random(seed).shuffle(order)
-                half = len(order) // 2
-                a_rows, b_rows = np.array(order[:half]), case.b_rows
+                a_rows, b_rows = case.a_rows, case.b_rows
                 planted_m = pooled_matrix([variants[plant][r] for r in b_rows], sae)
                 b = sp.vstack(
                     [planted_m[i] if case.planted[i] else clean_m[r] for i, r in enumerate(b_rows)]

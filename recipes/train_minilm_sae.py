@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import shutil
 import time
 from pathlib import Path
@@ -59,9 +58,6 @@ def planted_hits(reader, sae, valid: list[str]) -> list[dict]:
     for plant in PLANTS:
         for seed in (0, 1):
             case = planted_split(valid, plant, 0.1, seed)
-            order = list(range(len(valid)))
-            random.Random(seed).shuffle(order)
-            a_rows = np.array(order[: len(order) // 2])
             planted_rows = [r for i, r in enumerate(case.b_rows) if case.planted[i]]
             planted_texts = [case.b[i] for i in np.nonzero(case.planted)[0]]
             planted_m = pooled_matrix(list(reader.iter_activations(planted_texts)), sae)
@@ -69,7 +65,7 @@ def planted_hits(reader, sae, valid: list[str]) -> list[dict]:
             b = sp.vstack(
                 [planted_m[where[r]] if r in where else clean[r] for r in case.b_rows]
             ).tocsr()
-            frame = diff_matrices(clean[a_rows], b)
+            frame = diff_matrices(clean[case.a_rows], b)
             up = frame[frame["direction"] == "B>A"]["latent"].to_numpy()
             auc, rank = best_top_auroc(up, b, case.planted)
             hits.append({"plant": plant, "seed": seed, "auroc": round(auc, 3), "rank": rank})
