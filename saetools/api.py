@@ -615,11 +615,9 @@ def choose_latents(
 
 def activity_frequency(matrix, rho: float = 0.5):
     """Share of documents in which each latent is active (above rho times its scale)."""
-    import numpy as np
+    from .analyses.activity import active_share, binarize
 
-    from .analyses.activity import binarize
-
-    return np.diff(binarize(matrix, rho).tocsc().indptr) / max(matrix.shape[0], 1)
+    return active_share(binarize(matrix, rho))
 
 
 class ClusterReport(NamedTuple):
@@ -660,10 +658,9 @@ def cluster(
     ``latents``, exactly those; with neither, all latents. With ``llm`` (an
     :class:`saetools.llm.LLMClient`) each cluster also gets a short ``name``.
     """
-    import numpy as np
     import pandas as pd
 
-    from .analyses.activity import binarize
+    from .analyses.activity import active_share, binarize
     from .analyses.cluster import cluster_matrix, describe_clusters
     from .analyses.diff import snippet
 
@@ -679,7 +676,6 @@ def cluster(
         device=device,
     )
     active = binarize(store.matrix, rho)  # once, for the frequencies and the clustering
-    freq = np.diff(active.tocsc().indptr) / max(store.matrix.shape[0], 1)
     chosen = choose_latents(
         store,
         query,
@@ -687,7 +683,7 @@ def cluster(
         top=top_latents,
         min_similarity=min_similarity,
         rho=rho,
-        freq=freq,
+        freq=active_share(active),
     )
     result = cluster_matrix(
         store.matrix,

@@ -36,6 +36,11 @@ def binarize(
     )
 
 
+def active_share(active: sp.spmatrix) -> np.ndarray:
+    """Per latent, the share of rows in which it is active in a 0/1 matrix from :func:`binarize`."""
+    return np.diff(active.tocsc().indptr) / max(active.shape[0], 1)
+
+
 def normalized(matrix: sp.csr_matrix, scale: np.ndarray | None = None) -> sp.csr_matrix:
     """The matrix with each latent's activations divided by its scale (values in [0, 1])."""
     scale = latent_scale(matrix) if scale is None else scale

@@ -18,7 +18,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..errors import SaetoolsError
-from .activity import DEFAULT_RHO, binarize, latent_scale
+from .activity import DEFAULT_RHO, active_share, binarize, latent_scale
 
 
 class Searcher:
@@ -34,8 +34,7 @@ class Searcher:
         self.doc_freq = np.diff(csc.indptr)
         # share of documents where each latent is active (the analyses' relative threshold),
         # computed once per store rather than once per query
-        active = binarize(matrix, DEFAULT_RHO, self.scale)
-        self.active_freq = np.diff(active.tocsc().indptr) / max(self.n_docs, 1)
+        self.active_freq = active_share(binarize(matrix, DEFAULT_RHO, self.scale))
 
     def scores(self, latents: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """Score of every document for the weighted latents (float32 ``[n_docs]``)."""
