@@ -34,7 +34,7 @@ from saetools.labels.keywords import (
     keyword_labels,
     write_labels,
 )
-from saetools.labels.similarity import LabelIndex, save_label_vectors
+from saetools.labels.similarity import LabelIndex, save_label_vectors, shipped_vectors_path
 from saetools.readers.embedding import EmbeddingReader
 from saetools.sae.activations import harvest
 from saetools.sae.io import save_sae
@@ -130,9 +130,8 @@ def main() -> None:
     save_sae(sae, target, dtype=torch.bfloat16)
     write_labels(rows, target)
     index = LabelIndex({r["latent"]: r["label"] for r in rows})
-    key = Path(index_cache_name(index)).stem
     save_label_vectors(
-        target / f"label-embeddings-{key}.safetensors", index.labels, index.vectors, reader.name
+        shipped_vectors_path(target, index.key), index.labels, index.vectors, reader.name
     )
     stats = json.loads((args.corpus / "stats.json").read_text())
     provenance = {
@@ -147,14 +146,6 @@ def main() -> None:
     (target / "provenance.json").write_text(json.dumps(provenance, indent=1) + "\n")
     print(json.dumps({k: v for k, v in provenance.items() if k != "sizes"}, indent=1))
     print(f"done in {time.time() - started:.0f} s")
-
-
-def index_cache_name(index: LabelIndex) -> str:
-    """File name under which :class:`LabelIndex` caches these labels' embeddings."""
-    from saetools.labels.similarity import _labels_key
-
-    labels = dict(zip(index.latents.tolist(), index.labels, strict=True))
-    return f"{_labels_key(labels, 'all-MiniLM-L6-v2')}.safetensors"
 
 
 if __name__ == "__main__":

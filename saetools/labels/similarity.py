@@ -51,6 +51,9 @@ class LabelIndex:
         self.latents = np.array(sorted(labels), dtype=np.int64)
         self.labels = [labels[int(j)] for j in self.latents]
         self._embedder = embedder
+        self.model_name = getattr(embedder, "name", None) or "all-MiniLM-L6-v2"
+        # identifies this label set and model: the name of its cached / shipped embeddings
+        self.key = _labels_key(dict(labels), self.model_name)
         self.vectors = self._load_or_embed(progress, shipped)
         self._row = {int(j): r for r, j in enumerate(self.latents)}
 
@@ -64,13 +67,10 @@ class LabelIndex:
     def _load_or_embed(self, progress: bool, shipped: str | Path | None) -> np.ndarray:
         from safetensors.numpy import load_file
 
-        name = getattr(self._embedder, "name", None) or "all-MiniLM-L6-v2"
-        key = _labels_key(dict(zip(self.latents.tolist(), self.labels, strict=True)), name)
+        name, key = self.model_name, self.key
         cache = saetools_home() / "label-embeddings" / f"{key}.safetensors"
         folders = [cache.parent] + ([Path(shipped)] if shipped is not None else [])
-        exact = [cache] + (
-            [Path(shipped) / f"label-embeddings-{key}.safetensors"] if shipped else []
-        )
+        exact = [cache] + ([shipped_vectors_path(shipped, key)] if shipped else [])
         for path in exact:
             if path.exists():
                 return load_file(str(path))["vectors"].astype(np.float32)
@@ -125,6 +125,11 @@ def default_embedder():
     from ..readers.embedding import EmbeddingReader
 
     return EmbeddingReader(batch_size=256)
+
+
+def shipped_vectors_path(folder: str | Path, key: str) -> Path:
+    """Where label embeddings shipped next to an SAE live (``key``: :attr:`LabelIndex.key`)."""
+    return Path(folder) / f"label-embeddings-{key}.safetensors"
 
 
 def save_label_vectors(path: Path, labels: list[str], vectors: np.ndarray, model: str) -> None:
