@@ -251,12 +251,11 @@ def run_corpus(
     tokens_per_doc = mean_tokens(texts)
     clean_sets = [gram_set(t) for t in texts]
     clean_vectors = minilm_vectors(texts, minilm)
+    words = gram_matrix(clean_sets, gram_vocabulary(clean_sets))  # for the null splits
     ranks: dict[tuple[str, float], dict[str, list[int]]] = {}
     nulls = dict.fromkeys(METHODS[:3], 0)
     for seed in range(seeds):
         a_rows, b_rows = split_halves(len(texts), seed)
-        vocabulary = gram_vocabulary(clean_sets)
-        words = gram_matrix(clean_sets, vocabulary)
         null_items = cluster_items(clean_vectors[a_rows], clean_vectors[b_rows], seed)
         for method, (a, b, threshold) in {
             "saetools": (clean[a_rows], clean[b_rows], "relative"),
