@@ -99,4 +99,3 @@ def tone_documents(per_topic: int = 40, max_chars: int = 250, seed: int = 1) -> 
         opener = rng.choice(TONE_APOLOGY if tone == "apology" else ENTHUSIASM)
         records.append({"id": f"t{k}", "tone": tone, "topic": topic, "text": f"{opener} {text}"})
     return records
-

@@ -56,9 +56,7 @@ def planted_split(texts: list[str], plant: str, rate: float, seed: int = 0) -> P
     planted = np.zeros(len(b_rows), dtype=bool)
     planted[rng.sample(range(len(b_rows)), n_plant)] = True
     b = [PLANTS[plant](texts[r], rng) if planted[i] else texts[r] for i, r in enumerate(b_rows)]
-    return PlantedCase(
-        [texts[r] for r in a_rows], b, planted, np.array(b_rows), np.array(a_rows)
-    )
+    return PlantedCase([texts[r] for r in a_rows], b, planted, np.array(b_rows), np.array(a_rows))
 
 
 def auroc(scores: np.ndarray, labels: np.ndarray) -> float:

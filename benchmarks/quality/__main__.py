@@ -7,8 +7,9 @@
 
 Parts: planted differences on short and long documents (saetools vs n-gram diff vs MiniLM
 clusters vs a MiniLM probe), retrieval (saetools search vs BM25 vs MiniLM cosine), label
-fidelity (SAE latents vs PCA / ICA directions), and with ``--llm`` an LLM-only proposer and
-saetools + LLM hypotheses with their token costs. Plots go to docs/img/.
+fidelity (SAE latents vs PCA / ICA directions), clustering (untargeted by topic vs MiniLM
+k-means; targeted by planted tones), and with ``--llm`` an LLM-only proposer and saetools + LLM
+hypotheses with their token costs. Plots go to docs/img/.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ import os
 import time
 from pathlib import Path
 
-from benchmarks.quality import fidelity, llm_proposer, planted_diff, retrieval, svg
+from benchmarks.quality import clustering, fidelity, llm_proposer, planted_diff, retrieval, svg
 from benchmarks.quality.corpora import long_documents, short_documents
 
-PARTS = ("short", "long", "retrieval", "fidelity")
+PARTS = ("short", "long", "retrieval", "fidelity", "clustering")
 
 
 def parse_args() -> argparse.Namespace:
@@ -83,6 +84,17 @@ def summary_table(results: dict, command: str, minutes: float) -> list[str]:
             f"{r['method'].replace(' directions', '')} {r['mean']:.2f}" for r in rows[1:]
         )
         lines.append(f"| label fidelity: mean detection F1 | {rows[0]['mean']:.2f} | {others} |")
+    if "clustering" in results:
+        topics = results["clustering"].topics
+        lines.append(
+            f"| clustering BBC openings by topic, all latents: ARI | {topics[-2][1]} | "
+            f"{topics[-1][0]} {topics[-1][1]} |"
+        )
+        tone = results["clustering"].tones
+        lines.append(
+            f"| clustering planted tones, k 2: ARI | `apology` + `enthusiasm` {tone[0][3]}, "
+            f"`tone` {tone[-2][3]} | |"
+        )
     if "llm" in results:
         res = results["llm"]
         found = {m: 0 for m in llm_proposer.METHODS}
@@ -171,6 +183,11 @@ def main() -> None:
             (plots / "fidelity.svg").write_text(chart)
             sections += ["![mean detection F1](img/fidelity.svg)", ""]
             print("\n".join(fidelity.markdown(result)))
+        if "clustering" in parts:
+            result = clustering.run_clustering(60 if args.quick else 200, minilm=minilm)
+            results["clustering"] = result
+            sections += clustering.markdown(result)
+            print("\n".join(clustering.markdown(result)))
         if client_url:
             texts, pool = short_documents(args.short_docs)
             rates = tuple(float(r) for r in args.llm_rates.split(","))
