@@ -11,6 +11,7 @@ import torch
 
 from benchmarks.bench_search_quality import ndcg_at
 from benchmarks.quality import svg
+from benchmarks.quality.clustering import cell
 from benchmarks.quality.fidelity import direction_sae
 from benchmarks.quality.llm_proposer import parse_lines
 from benchmarks.quality.planted_diff import (
@@ -107,3 +108,9 @@ def test_svg_charts_are_well_formed():
         root = ET.fromstring(text)
         assert root.tag.endswith("svg")
     assert line.count("<circle") == 2 and bars.count("<rect") == 2
+
+
+def test_ari_cells_show_a_range_only_when_seeds_differ_at_two_decimals():
+    assert cell([0.691, 0.689, 0.6904]) == "0.69"
+    assert cell([-0.004, 0.003]) == "0.00"  # no "-0.00", no range of equal values
+    assert cell([0.84, 0.86, 0.88]) == "0.86 (0.84 to 0.88)"
