@@ -11,6 +11,8 @@ import random
 import re
 from pathlib import Path
 
+from benchmarks.planted import ENTHUSIASM
+
 TOPICS = ("business", "entertainment", "politics", "sports", "tech")
 APOLOGIES = [
     "I'm really sorry about that.",
@@ -89,8 +91,6 @@ def tone_documents(per_topic: int = 40, max_chars: int = 250, seed: int = 1) -> 
     """News openings from three topics (business, sports, tech), each opened by an apologetic
     or an enthusiastic sentence written one of six ways (the tone chosen at random). Records:
     id, tone ("apology" / "enthusiasm"), topic, text. The targeted-clustering fixture."""
-    from benchmarks.planted import ENTHUSIASM
-
     docs = [d for d in bbc_documents(per_topic, max_chars, seed) if d[0] in TONE_TOPICS]
     rng = random.Random(0)
     records = []
