@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,7 +19,7 @@ from saetools.analyses.cluster import (
 from saetools.errors import SaetoolsError
 
 from .corpora import bbc_documents, tone_documents
-from .helpers import cli_error
+from .helpers import cli_error, write_jsonl
 from .test_cli import run_cli
 
 
@@ -158,11 +156,7 @@ def test_bad_k_is_a_clear_error():
 def tone_file(tmp_path_factory):
     """News openings from three topics, each prefixed by an apologetic or enthusiastic opener
     written one of six ways (benchmarks/corpora.py)."""
-    path = tmp_path_factory.mktemp("tone") / "tone.jsonl"
-    with open(path, "w") as fh:
-        for record in tone_documents():
-            fh.write(json.dumps(record) + "\n")
-    return path
+    return write_jsonl(tmp_path_factory.mktemp("tone") / "tone.jsonl", tone_documents())
 
 
 def test_query_targets_the_planted_tones_on_real_text(tone_file):

@@ -30,7 +30,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..errors import SaetoolsError
-from .activity import DEFAULT_RHO, binarize, latent_scale
+from .activity import DEFAULT_RHO, active_share, binarize, latent_scale
 
 DENSE_LIMIT = 5000
 NEIGHBORS = 15
@@ -218,9 +218,7 @@ def cluster_matrix(
 def idf_weights(active: sp.csr_matrix) -> np.ndarray:
     """log(1 / f_j) per column of a 0/1 matrix, f_j the share of rows where it is 1 (at least
     one row, so a column that is never 1 gets the largest weight, not infinity)."""
-    n = max(active.shape[0], 1)
-    share = np.asarray(active.sum(axis=0)).ravel() / n
-    return np.log(1.0 / np.maximum(share, 1.0 / n))
+    return np.log(1.0 / np.maximum(active_share(active), 1.0 / max(active.shape[0], 1)))
 
 
 def _renumber_by_size(labels: np.ndarray) -> np.ndarray:
