@@ -15,8 +15,8 @@ from pathlib import Path
 
 import scipy.sparse as sp
 
-from benchmarks.planted import PLANTS, best_top_auroc, planted_split
 from saetools.analyses.diff import diff_matrices
+from saetools.evaluation import PLANTS, best_top_auroc, planted_split
 from saetools.readers import load_reader
 from saetools.sae.activations import harvest
 from saetools.sae.evaluate import loss_recovered

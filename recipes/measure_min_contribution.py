@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from benchmarks.planted import PLANTS, best_top_auroc, planted_split
 from saetools.analyses.diff import diff_matrices
-from saetools.api import resolve_sae
+from saetools.evaluation import PLANTS, best_top_auroc, planted_split
 from saetools.readers import load_reader
+from saetools.sae.packs import resolve_sae
 from saetools.store.pooling import pooled_matrix
 
 

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 import saetools
-from benchmarks.planted import best_top_auroc, planted_split
+from saetools.evaluation import best_top_auroc, planted_split
 from saetools.readers import load_reader
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "corpus.jsonl"
@@ -45,7 +45,7 @@ def main() -> None:
                     up = frame[frame["direction"] == "B>A"]["latent"].to_numpy()
                     sae = None
                     if fit:
-                        from saetools.api import fit_sae_for
+                        from saetools.sae.fit import fit_sae_for
 
                         sae = fit_sae_for(case.a, case.b, reader=reader, progress=False, seed=0)
                     store_b = saetools.encode(case.b, reader=reader, sae=sae, progress=False)

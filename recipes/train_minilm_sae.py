@@ -24,10 +24,10 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from benchmarks.planted import PLANTS, best_top_auroc, planted_split
 from saetools import __version__
 from saetools.analyses.diff import diff_matrices
 from saetools.api import encode
+from saetools.evaluation import PLANTS, best_top_auroc, planted_split
 from saetools.labels.keywords import (
     attach_scores,
     detection_scores,

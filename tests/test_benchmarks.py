@@ -9,7 +9,6 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from benchmarks.bench_search_quality import ndcg_at
 from benchmarks.quality import svg
 from benchmarks.quality.clustering import cell
 from benchmarks.quality.fidelity import direction_sae
@@ -23,6 +22,7 @@ from benchmarks.quality.planted_diff import (
     plant_texts,
     split_halves,
 )
+from benchmarks.quality.search_apologies import ndcg_at
 from saetools.analyses.diff import diff_matrices
 
 

@@ -155,7 +155,7 @@ def test_bad_k_is_a_clear_error():
 @pytest.fixture(scope="module")
 def tone_file(tmp_path_factory):
     """News openings from three topics, each prefixed by an apologetic or enthusiastic opener
-    written one of six ways (benchmarks/corpora.py)."""
+    written one of six ways (saetools/evaluation.py)."""
     return write_jsonl(tmp_path_factory.mktemp("tone") / "tone.jsonl", tone_documents())
 
 

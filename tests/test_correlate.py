@@ -11,11 +11,11 @@ import scipy.sparse as sp
 from click.testing import CliRunner
 
 import saetools
-from saetools.analyses.activity import binarize
 from saetools.analyses.cooccurrence import iter_count_blocks, npmi, top_pairs
 from saetools.analyses.correlate import correlate_matrices, same_passage_share
 from saetools.cli import cli
 from saetools.labels.similarity import LabelIndex
+from saetools.store.activity import binarize
 
 from .corpora import bbc_documents
 from .helpers import cli_error

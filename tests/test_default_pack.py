@@ -9,7 +9,7 @@ import sys
 import pytest
 
 import saetools
-from saetools.api import DEFAULT_SAE_DIR
+from saetools.sae.packs import DEFAULT_SAE_DIR
 
 from .conftest import ROOT
 
@@ -36,7 +36,7 @@ def test_default_labels_cover_the_latents():
 
 @pytest.mark.parametrize("plant", ["phrase", "apology"])
 def test_planted_property_found_with_the_shipped_sae(plant, reader_bf16, example_texts):
-    from benchmarks.planted import best_top_auroc, planted_split
+    from saetools.evaluation import best_top_auroc, planted_split
 
     case = planted_split(example_texts, plant, 0.10, seed=1)
     frame = saetools.diff(case.a, case.b, reader=reader_bf16, progress=False)
@@ -73,7 +73,7 @@ def test_quickstart_diff_shows_a_labelled_significant_difference(tmp_path):
 
 
 def test_minilm_pack_loads_with_labels_and_is_small():
-    from saetools.api import DEFAULT_EMBEDDING_SAE_DIR
+    from saetools.sae.packs import DEFAULT_EMBEDDING_SAE_DIR
 
     sae = saetools.load_sae(DEFAULT_EMBEDDING_SAE_DIR)
     assert sae.cfg.d_in == 384 and sae.cfg.reader["kind"] == "embedding"
@@ -89,7 +89,7 @@ def test_minilm_reader_gets_its_own_shipped_sae_and_finds_an_added_topic():
     technology news, the top significant B>A latents fire (mostly) on those articles."""
     import numpy as np
 
-    from saetools.api import DEFAULT_EMBEDDING_SAE_DIR
+    from saetools.sae.packs import DEFAULT_EMBEDDING_SAE_DIR
 
     from .corpora import bbc_documents
 

@@ -118,7 +118,7 @@ def test_null_split_of_real_documents_reports_nothing_in_most_seeds(example_stor
 @pytest.mark.slow
 @pytest.mark.parametrize("plant", ["phrase", "apology"])
 def test_planted_property_found_with_fitted_sae(plant, tmp_path, reader_bf16, example_texts):
-    from benchmarks.planted import best_top_auroc, planted_split
+    from saetools.evaluation import best_top_auroc, planted_split
 
     case = planted_split(example_texts, plant, 0.10, seed=1)
     sae_dir = saetools.train_sae(

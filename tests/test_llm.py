@@ -13,12 +13,11 @@ import pandas as pd
 import pytest
 
 import saetools
-from saetools.api import select_latents
+from saetools.analyses.hypotheses import parse_hypotheses
+from saetools.analyses.rerank import parse_rating
 from saetools.labels import load_labels, user_labels_path, write_user_labels
-from saetools.labels.llm import fidelity, parse_label, parse_yes_no
+from saetools.labels.llm import fidelity, parse_label, parse_yes_no, select_latents
 from saetools.llm import LLMClient, LLMError
-from saetools.llm.hypotheses import parse_hypotheses
-from saetools.llm.rerank import parse_rating
 
 from .conftest import ROOT
 from .llm_server import FaultProxy, free_port, start_server

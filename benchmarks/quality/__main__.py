@@ -8,7 +8,8 @@
 Parts: planted differences on short and long documents (saetools vs n-gram diff vs MiniLM
 clusters vs a MiniLM probe), retrieval (saetools search vs BM25 vs MiniLM cosine), label
 fidelity (SAE latents vs PCA / ICA directions), clustering (untargeted by topic vs MiniLM
-k-means; targeted by planted tones), and with ``--llm`` an LLM-only proposer and saetools + LLM
+k-means; targeted by planted tones), on request (``--parts apologies``) search on planted
+apologies, and with ``--llm`` an LLM-only proposer and saetools + LLM
 hypotheses with their token costs. Plots go to docs/img/.
 """
 
@@ -19,10 +20,19 @@ import os
 import time
 from pathlib import Path
 
-from benchmarks.quality import clustering, fidelity, llm_proposer, planted_diff, retrieval, svg
-from benchmarks.quality.corpora import long_documents, short_documents
+from benchmarks.quality import (
+    clustering,
+    fidelity,
+    llm_proposer,
+    planted_diff,
+    retrieval,
+    search_apologies,
+    svg,
+)
+from saetools.evaluation import long_documents, short_documents
 
 PARTS = ("short", "long", "retrieval", "fidelity", "clustering")
+EXTRA_PARTS = ("apologies",)  # search on planted apologies; run on request
 
 
 def parse_args() -> argparse.Namespace:
@@ -30,7 +40,11 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--parts", default=",".join(PARTS), help="comma-separated subset")
+    parser.add_argument(
+        "--parts",
+        default=",".join(PARTS),
+        help=f"comma-separated, of {', '.join(PARTS + EXTRA_PARTS)} (default: all but the last)",
+    )
     parser.add_argument("--seeds", type=int, default=2, help="random splits per corpus")
     parser.add_argument("--short-docs", type=int, default=600)
     parser.add_argument("--long-docs", type=int, default=300)
@@ -183,6 +197,12 @@ def main() -> None:
             (plots / "fidelity.svg").write_text(chart)
             sections += ["![mean detection F1](img/fidelity.svg)", ""]
             print("\n".join(fidelity.markdown(result)))
+        if "apologies" in parts:
+            result = search_apologies.run_apologies(
+                1 if args.quick else 4, 200 if args.quick else 600
+            )
+            sections += search_apologies.markdown(result)
+            print("\n".join(search_apologies.markdown(result)))
         if "clustering" in parts:
             result = clustering.run_clustering(60 if args.quick else 200, minilm=minilm)
             results["clustering"] = result
@@ -206,7 +226,7 @@ def main() -> None:
     page = [
         "# Benchmarks: does saetools find what is there, against what a user could do instead?",
         "",
-        "Written by `python -m benchmarks.quality` (issue #8); every number below comes from "
+        "Written by `python -m benchmarks.quality`; every number below comes from "
         "the last run. Method and definitions: the docstrings of `benchmarks/quality/*.py`, "
         "summarised under each table.",
         "",

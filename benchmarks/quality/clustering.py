@@ -21,7 +21,7 @@ import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
-from benchmarks.corpora import bbc_documents, tone_documents
+from saetools.evaluation import bbc_documents, tone_documents
 
 # untargeted variants: (name, weights, dense_limit); the last one is the default
 VARIANTS = (
@@ -61,8 +61,9 @@ def cell(values: list[float]) -> str:
 def run_clustering(per_topic: int = 200, seeds: int = 3, minilm=None) -> ClusteringResult:
     """Both tables: untargeted topic clustering and targeted tone clustering."""
     from saetools.analyses.cluster import REGULARIZATION, cluster_matrix
-    from saetools.api import choose_latents, store_for
+    from saetools.analyses.latents import choose_latents
     from saetools.readers.embedding import EmbeddingReader
+    from saetools.store.cache import store_for
 
     start = time.perf_counter()
     docs = bbc_documents(per_topic, 600, seed=11)

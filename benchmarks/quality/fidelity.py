@@ -25,7 +25,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from benchmarks.corpora import bbc_documents
+from saetools.evaluation import bbc_documents
 
 SPARSITY = 32
 ICA_COMPONENTS = 288
@@ -86,10 +86,10 @@ def run_fidelity(
     from sklearn.decomposition import PCA, FastICA
 
     import saetools
-    from saetools.api import resolve_sae
     from saetools.labels.keywords import detection_scores, keyword_labels
     from saetools.readers import load_reader
     from saetools.sae.activations import harvest
+    from saetools.sae.packs import resolve_sae
 
     start = time.perf_counter()
     per_topic = (label_docs + heldout_docs) // 5 + 1

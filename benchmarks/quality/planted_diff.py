@@ -31,8 +31,8 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from benchmarks.planted import APOLOGIES, ENTHUSIASM, FIXED_PHRASE, auroc
 from saetools.analyses.diff import diff_matrices
+from saetools.evaluation import APOLOGY_OPENERS, ENTHUSIASM, FIXED_PHRASE, auroc
 
 REFUSALS = [
     "I can't help with that request.",
@@ -85,7 +85,7 @@ PROPERTIES: dict[str, Plant] = {
         lambda t, rng, pool, k: f"{t} {FIXED_PHRASE}", f"ends with the phrase '{FIXED_PHRASE}'"
     ),
     "apology (6 wordings)": Plant(
-        lambda t, rng, pool, k: f"{rng.choice(APOLOGIES)} {t}", "the writer apologises"
+        lambda t, rng, pool, k: f"{rng.choice(APOLOGY_OPENERS)} {t}", "the writer apologises"
     ),
     "enthusiasm (6 wordings)": Plant(
         lambda t, rng, pool, k: f"{rng.choice(ENTHUSIASM)} {t}", "enthusiastic, excited tone"

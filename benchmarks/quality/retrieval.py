@@ -17,10 +17,9 @@ from typing import NamedTuple
 import numpy as np
 from sklearn.metrics import average_precision_score
 
-from benchmarks.bench_search_quality import bm25_scores, ndcg_at
-from benchmarks.corpora import TOPICS, bbc_documents
-from benchmarks.quality.corpora import short_documents
 from benchmarks.quality.planted_diff import PROPERTIES
+from benchmarks.quality.search_apologies import bm25_scores, ndcg_at
+from saetools.evaluation import TOPICS, bbc_documents, short_documents
 
 TOPIC_QUERIES = {
     "business": "business and the economy",

@@ -2,7 +2,7 @@
 
 Keep only the latents related to what the user wants to cluster by (a query matched against the
 labels, or all latents), binarise each document on them (active when above rho * s_j, see
-:mod:`saetools.analyses.activity`), compare documents by (weighted) Jaccard similarity
+:mod:`saetools.store.activity`), compare documents by (weighted) Jaccard similarity
 
     J(a, b) = Σ_{j ∈ A ∩ B} w_j / Σ_{j ∈ A ∪ B} w_j       (w_j = 1: plain Jaccard)
 
@@ -30,7 +30,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..errors import SaetoolsError
-from .activity import DEFAULT_RHO, active_share, binarize, latent_scale
+from ..store.activity import DEFAULT_RHO, active_share, binarize, latent_scale
 
 DENSE_LIMIT = 5000
 NEIGHBORS = 15
@@ -278,3 +278,62 @@ def describe_clusters(
             }
         )
     return pd.DataFrame(rows)
+
+
+class ClusterReport(NamedTuple):
+    """Result of clustering a store: ``clusters`` (one row per cluster: size, share, enriched
+    latents, representative documents), ``documents`` (``id``, ``cluster``, in store order) and
+    ``latents`` (the latents clustered on, with their labels and match scores; None for all)."""
+
+    clusters: pd.DataFrame
+    documents: pd.DataFrame
+    latents: pd.DataFrame | None
+
+
+def cluster_store(store, options, *, llm=None, progress: bool = True) -> ClusterReport:
+    """Targeted spectral clustering of a store's documents with ``options`` (a
+    :class:`saetools.options.ClusterOptions`): on the latents whose labels match its query, the
+    latents it names, or all latents. With ``llm`` each cluster also gets a short ``name``."""
+    from ..labels import labels_of_store
+    from ..text import snippet
+    from .latents import choose_latents, parse_latent_ids
+
+    o = options
+    active = binarize(store.matrix, o.rho)  # once, for the frequencies and the clustering
+    chosen = choose_latents(
+        store,
+        o.query or None,
+        parse_latent_ids(o.latents),
+        top=o.top_latents,
+        min_similarity=o.min_similarity,
+        rho=o.rho,
+        freq=active_share(active),
+    )
+    result = cluster_matrix(
+        store.matrix,
+        o.k,
+        latents=None if chosen is None else chosen["latent"].to_numpy(),
+        rho=o.rho,
+        seed=o.seed,
+        active=active,
+    )
+    labels = labels_of_store(store)
+    clusters = describe_clusters(result, labels, representatives=o.representatives)
+    texts, ids = store.docs["text"].to_numpy(), store.docs["id"].astype(str).to_numpy()
+    examples = []
+    for row in clusters.itertuples():
+        items = []
+        top_latent = row.latents[0]["latent"] if row.latents else None
+        for r in row.representatives:
+            span = store.span(r, top_latent) if top_latent is not None else None
+            text = snippet(texts[r], *span, width=60) if span else texts[r][:160]
+            items.append({"id": ids[r], "text": " ".join(text.split())})
+        examples.append(items)
+    clusters["representatives"] = examples
+    if llm is not None:
+        from .hypotheses import name_clusters
+
+        clusters.insert(1, "name", name_clusters(clusters, llm, progress=progress))
+    documents = pd.DataFrame({"id": ids, "cluster": result.labels})
+    clusters.attrs.update(n_docs=len(ids), k=o.k, query=o.query, source=store.source_name)
+    return ClusterReport(clusters, documents, chosen)

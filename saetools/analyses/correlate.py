@@ -1,7 +1,7 @@
 """Correlation audits: NPMI between latents (or between latents and a metadata column).
 
 Every document is binarised (latent j active when its pooled activation exceeds rho * s_j, see
-:mod:`saetools.analyses.activity`); for latents i and j over n documents,
+:mod:`saetools.store.activity`); for latents i and j over n documents,
 
     NPMI(i, j) = log(p(i,j) / (p(i) p(j))) / -log p(i,j)
 
@@ -13,12 +13,14 @@ do not drown out real findings. Docs: docs/correlate.md.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from ..errors import SaetoolsError
-from .activity import DEFAULT_RHO, binarize, latent_scale
+from ..store.activity import DEFAULT_RHO, binarize, latent_scale
 from .cooccurrence import top_pairs
 
 DEFAULT_MAX_LABEL_SIMILARITY = 0.7
@@ -205,7 +207,7 @@ __all__ = [
 def pair_examples(store_x, store_y, frame: pd.DataFrame, rho: float, n: int = 2) -> list[list]:
     """Per row of a pairs frame, up to ``n`` documents where both latents fire: ``id`` and a
     snippet around each latent's peak (``snippet_a`` in X's text, ``snippet_b`` in Y's)."""
-    from .diff import snippet
+    from ..text import snippet
 
     out = []
     texts_x = store_x.docs["text"].to_numpy()
@@ -226,3 +228,88 @@ def pair_examples(store_x, store_y, frame: pd.DataFrame, rho: float, n: int = 2)
             )
         out.append(examples)
     return out
+
+
+def column_values(data, column: str, source) -> dict[str, str]:
+    """``id -> value`` of a metadata column of a data file (rows without a value are absent)."""
+    from ..corpus import read_corpus
+
+    if not isinstance(data, str | Path):
+        raise SaetoolsError("--with-column needs a data file")
+    corpus = read_corpus(data, column, **source.corpus_options, warn=False)
+    return {doc.id: doc.text for doc in corpus.documents}
+
+
+def correlate_data(data, source, options, *, progress: bool = True) -> pd.DataFrame:
+    """NPMI audit of a data file or store in one of three modes (docs/correlate.md): latent pairs
+    within one field; one field's latents against another's (``x_field``/``y_field`` or chat
+    roles); latents against a metadata column (``with_column``). Ranked pairs, with examples."""
+    import sys
+    from dataclasses import replace
+
+    from ..labels import label_index_of_store, labels_of_store
+    from ..store.cache import is_store, store_for
+
+    o = options
+    if o.cross and o.with_column:
+        raise SaetoolsError("use either --x-field/--y-field (or roles) or --with-column, not both")
+    if o.cross:
+        if is_store(data):
+            raise SaetoolsError("--x-field/--y-field need the data file, not a store")
+        if (o.x_field or source.field) == (o.y_field or source.field) and o.x_role == o.y_role:
+            raise SaetoolsError("--x-field/--y-field (or --x-role/--y-role) must differ")
+        sides = [
+            replace(source, field=f or source.field, role=r or source.role)
+            for f, r in ((o.x_field, o.x_role), (o.y_field, o.y_role))
+        ]
+        store_x, store_y = (store_for(data, side, progress=progress) for side in sides)
+        store_x, store_y = store_x.aligned_with(store_y)
+    else:
+        store_x = store_y = store_for(data, source, progress=progress)
+    labels = labels_of_store(store_x)
+    index = label_index_of_store(store_x, required=False)
+    if index is None and o.max_label_similarity is not None and not o.with_column and progress:
+        print("warning: the SAE has no labels; the label-similarity filter is off", file=sys.stderr)
+    common = {"rho": o.rho, "min_support": o.min_support, "top": o.top, "max_freq": o.max_freq}
+    if o.with_column:
+        origin = data if not is_store(data) else store_x.source_name
+        if origin is None or not Path(origin).exists():
+            raise SaetoolsError(
+                f"--with-column needs the data file; the store's source {origin!r} is not there"
+            )
+        values = column_values(origin, o.with_column, source)
+        ids = store_x.docs["id"].astype(str)
+        keep = ids.isin(values.keys()).to_numpy()
+        if not keep.any():
+            raise SaetoolsError(f"{origin}: no document has a value in column {o.with_column!r}")
+        store_x = store_x.select_rows(keep.nonzero()[0])
+        indicators, names = column_indicators(pd.Series([values[i] for i in ids[keep]]))
+        frame = correlate_matrices(
+            store_x.matrix, indicators, labels_x=labels, y_names=names, **common
+        )
+        frame.attrs.update(mode="column", column=o.with_column, n_docs=store_x.matrix.shape[0])
+        return frame
+    similarity = o.max_label_similarity
+    frame = correlate_matrices(
+        store_x.matrix,
+        None if store_y is store_x else store_y.matrix,
+        labels_x=labels,
+        labels_y=labels,
+        label_index=index,
+        max_label_similarity=similarity if index is not None and (similarity or 1) < 1 else None,
+        peak_starts=store_x.peak_starts if store_y is store_x else None,
+        passage_chars=o.passage_chars or None,
+        **common,
+    )
+    frame["examples"] = (
+        pair_examples(store_x, store_y, frame, o.rho, o.examples)
+        if o.examples
+        else [[] for _ in range(len(frame))]
+    )
+    frame.attrs.update(
+        mode="fields" if o.cross else "pairs",
+        x=o.x_field or o.x_role or source.field,
+        y=o.y_field or o.y_role or source.field,
+        n_docs=store_x.matrix.shape[0],
+    )
+    return frame

@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .stats import ColumnData, benjamini_hochberg, cohens_h, two_proportion_test, welch_test
+from ..store.activity import ColumnData
+from .stats import benjamini_hochberg, cohens_h, two_proportion_test, welch_test
 
 TESTS = ("welch", "frequency")
 
@@ -97,14 +98,6 @@ def diff_matrices(
         .drop(columns="_key")
     )
     return frame.reset_index(drop=True)
-
-
-def snippet(text: str, start: int, end: int, width: int = 70, mark=("[[", "]]")) -> str:
-    """Text around ``[start, end)`` with the span marked; newlines flattened."""
-    lo, hi = max(0, start - width), min(len(text), end + width)
-    body = f"{text[lo:start]}{mark[0]}{text[start:end]}{mark[1]}{text[end:hi]}"
-    body = " ".join(body.split())
-    return ("…" if lo > 0 else "") + body + ("…" if hi < len(text) else "")
 
 
 def top_examples(store, latent: int, n: int, threshold: float = 0.0) -> list[dict]:

@@ -10,41 +10,35 @@ LABELS_FILE = "labels.jsonl"
 SOURCE_PREFERENCE = {"llm": 0, "keywords": 1, "tokens": 2}
 
 
-def sae_fingerprint(sae_folder: str | Path) -> str:
-    """Short SHA-256 of an SAE's weight files (identifies it wherever it is installed)."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    for path in sorted(Path(sae_folder).glob("*.safetensors")):
-        if path.name.startswith("label-embeddings"):
-            continue
-        with open(path, "rb") as fh:
-            for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()[:16]
-
-
-def user_labels_path(sae_folder: str | Path) -> Path:
-    """Where labels made on this machine for an SAE go: ``$SAETOOLS_HOME/labels/<fingerprint>/``
-    (an installed package's folder is not the place to write)."""
+def user_labels_path(sae_folder: str | Path | None = None, *, fingerprint: str | None = None):
+    """Where labels made on this machine for an SAE go:
+    ``$SAETOOLS_HOME/labels/<fingerprint>/labels.jsonl``, filed under the SAE's weight
+    fingerprint (:func:`saetools.sae.io.sae_fingerprint`), so they follow the SAE wherever it is
+    installed (an installed package's folder is not the place to write)."""
     from ..paths import saetools_home
 
-    return saetools_home() / "labels" / sae_fingerprint(sae_folder) / LABELS_FILE
+    if fingerprint is None:
+        from ..sae.io import folder_fingerprint
+
+        fingerprint = folder_fingerprint(sae_folder)
+    return saetools_home() / "labels" / fingerprint / LABELS_FILE
 
 
-def label_rows(sae_folder: str | Path | None) -> list[dict]:
+def label_rows(sae_folder: str | Path | None, *, fingerprint: str | None = None) -> list[dict]:
     """Every label row for an SAE: its own ``labels.jsonl`` and those made on this machine."""
-    if sae_folder is None:
+    if sae_folder is None and fingerprint is None:
         return []
+    paths = [] if sae_folder is None else [Path(sae_folder) / LABELS_FILE]
+    paths.append(user_labels_path(sae_folder, fingerprint=fingerprint))
     rows = []
-    for path in (Path(sae_folder) / LABELS_FILE, user_labels_path(sae_folder)):
+    for path in paths:
         if path.exists():
             with open(path) as fh:
                 rows.extend(json.loads(line) for line in fh if line.strip())
     return rows
 
 
-def load_labels(sae_folder: str | Path | None) -> dict[int, str]:
+def load_labels(sae_folder: str | Path | None, *, fingerprint: str | None = None) -> dict[int, str]:
     """Best label per latent for an SAE (empty if there is none).
 
     Labels come from ``labels.jsonl`` beside the SAE and from the labels made on this machine
@@ -52,7 +46,7 @@ def load_labels(sae_folder: str | Path | None) -> dict[int, str]:
     both keyword and LLM labels) wins; at equal scores an LLM label beats a keyword label.
     """
     best: dict[int, tuple] = {}
-    for row in label_rows(sae_folder):
+    for row in label_rows(sae_folder, fingerprint=fingerprint):
         if not row.get("label"):
             continue
         rank = (-(row.get("score") or 0.0), SOURCE_PREFERENCE.get(row.get("source"), 3))
@@ -62,12 +56,14 @@ def load_labels(sae_folder: str | Path | None) -> dict[int, str]:
     return {latent: label for latent, (_, label) in best.items()}
 
 
-def write_user_labels(sae_folder: str | Path, rows: list[dict]) -> Path:
+def write_user_labels(
+    sae_folder: str | Path | None, rows: list[dict], *, fingerprint: str | None = None
+) -> Path:
     """Merge ``rows`` into this machine's labels for the SAE (a row replaces an earlier one
     with the same latent, source and model), atomically."""
     import os
 
-    path = user_labels_path(sae_folder)
+    path = user_labels_path(sae_folder, fingerprint=fingerprint)
     path.parent.mkdir(parents=True, exist_ok=True)
     existing = []
     if path.exists():
@@ -103,3 +99,54 @@ def top_token_labels(stores, latents, per_latent: int = 3) -> dict[int, str]:
         for j, c in counts.items()
         if c
     }
+
+
+def labels_of_store(store) -> dict[int, str]:
+    """The best labels of the SAE a store was encoded with (empty if it has none)."""
+    return load_labels(store.sae_path, fingerprint=store.sae_fingerprint)
+
+
+_LABEL_INDEXES: dict = {}  # (SAE fingerprint, labels) -> LabelIndex, reused by repeated queries
+
+
+def label_index_of_store(store, *, required: bool, progress: bool = False):
+    """The :class:`~saetools.labels.similarity.LabelIndex` of a store's SAE labels; None (or an
+    error if ``required``) when the SAE has no labels. Kept for the last few label sets."""
+    from ..errors import SaetoolsError
+    from .similarity import LabelIndex
+
+    labels = labels_of_store(store)
+    if not labels:
+        if required:
+            raise SaetoolsError(
+                f"{store.folder}: the SAE of this store ({store.sae_path}) has no labels.jsonl; "
+                "label it first (`saetools label`) or use an SAE with labels"
+            )
+        return None
+    key = (store.sae_fingerprint, str(store.sae_path), hash(tuple(sorted(labels.items()))))
+    if key not in _LABEL_INDEXES:
+        if len(_LABEL_INDEXES) >= 4:
+            _LABEL_INDEXES.pop(next(iter(_LABEL_INDEXES)))
+        _LABEL_INDEXES[key] = LabelIndex(labels, progress=progress, shipped=store.sae_path)
+    return _LABEL_INDEXES[key]
+
+
+def user_label_summary(folder) -> str | None:
+    """One line about the labels ``saetools label`` made on this machine for an SAE."""
+    from collections import defaultdict
+
+    path = user_labels_path(folder)
+    if not path.exists():
+        return None
+    by_model: dict[str, list] = defaultdict(list)
+    with open(path) as fh:
+        for line in fh:
+            if line.strip():
+                row = json.loads(line)
+                by_model[str(row.get("model"))].append(row)
+    parts = []
+    for model, rows in sorted(by_model.items()):
+        scores = sorted(r["score"] for r in rows if r.get("score_kind") == "fidelity_f1_heldout")
+        median = f"{scores[len(scores) // 2]:.2f}" if scores else "n/a"
+        parts.append(f"{len(rows)} by {model} (fidelity F1 median {median})")
+    return "; ".join(parts) + f" — {path}"

@@ -22,7 +22,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..analyses.activity import DEFAULT_RHO
+from ..errors import SaetoolsError
+from ..llm.client import LLMEstimate
+from ..options import DEFAULT_RHO
+from ..text import snippet
 
 LABEL_SYSTEM = (
     "You explain features of a text model. A feature fires on some texts; the token where it "
@@ -35,14 +38,12 @@ SCORE_SYSTEM = "You answer every question with a single word: yes or no."
 
 def marked_snippet(text: str, start: int, end: int, width: int = 100) -> str:
     """Text around ``[start, end)`` with that span marked ``<<...>>``, whitespace flattened."""
-    lo, hi = max(0, start - width), min(len(text), end + width)
-    body = f"{text[lo:start]}<<{text[start:end]}>>{text[end:hi]}"
-    return " ".join(body.split())
+    return snippet(text, start, end, width, ("<<", ">>"), ellipsis=False)
 
 
 def plain_snippet(text: str, start: int, end: int, width: int = 100) -> str:
     """The same window as :func:`marked_snippet`, without the marks."""
-    return marked_snippet(text, start, end, width).replace("<<", "").replace(">>", "")
+    return snippet(text, start, end, width, ("", ""), ellipsis=False)
 
 
 class LatentExamples:
@@ -246,3 +247,79 @@ def label_latents(
             failures.append({"latent": latent, "error": result.error or "no usable label"})
     rows = [best[j] for j in sorted(best)]
     return rows, failures
+
+
+def select_latents(store, spec: str | Sequence[int], rho: float = DEFAULT_RHO) -> list[int]:
+    """Latent ids from ``top:N`` (the N latents active in the most documents), ``all``, a
+    comma-separated list, or a sequence of ids."""
+    from ..store.activity import binarize
+
+    if not isinstance(spec, str):
+        ids = [int(j) for j in spec]
+    elif spec == "all":
+        ids = list(range(store.d_sae))
+    elif spec.startswith("top:"):
+        try:
+            n = int(spec[4:])
+        except ValueError:
+            raise SaetoolsError(f"--latents {spec!r}: expected top:N with N a number") from None
+        counts = np.diff(binarize(store.matrix, rho).tocsc().indptr)
+        order = np.lexsort((np.arange(len(counts)), -counts))
+        ids = [int(j) for j in order[:n] if counts[j] > 0]
+    else:
+        try:
+            ids = [int(v) for v in spec.split(",") if v.strip()]
+        except ValueError:
+            raise SaetoolsError(
+                f"--latents {spec!r}: expected top:N, all, or comma-separated ids"
+            ) from None
+    bad = [j for j in ids if not 0 <= j < store.d_sae]
+    if bad:
+        raise SaetoolsError(f"latent {bad[0]} is out of range (the SAE has {store.d_sae})")
+    return ids
+
+
+def label_jobs_estimate(client, store, latents, candidates: int) -> LLMEstimate:
+    """Estimated uncached requests and tokens of labelling (labels + fidelity scoring)."""
+    rng = np.random.default_rng(0)
+    jobs = []
+    for j in latents:
+        ex = LatentExamples(store, int(j), rng)
+        if ex.usable:
+            jobs.extend(
+                {
+                    "messages": label_messages(ex),
+                    "seed": c,
+                    "temperature": 0.0 if c == 0 else 0.7,
+                    "max_tokens": LABEL_MAX_TOKENS,
+                }
+                for c in range(candidates)
+            )
+    requests, prompt, completion = client.estimate(jobs)
+    # each label is then scored on up to 20 held-out snippets, one short request each
+    return LLMEstimate(21 * requests, prompt + requests * 20 * 90, completion + requests * 20 * 4)
+
+
+def labelling_store(target, data=None, source=None, *, progress: bool = True):
+    """The store to take labelling examples from: ``target`` if it is a store or data file
+    (encoded with ``source``'s SAE), or ``data`` encoded with the SAE folder ``target``."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from ..options import Source
+    from ..sae.io import detect_format
+    from ..store.cache import is_store, store_for
+
+    source = source or Source()
+    if isinstance(target, str | Path) and Path(target).is_dir() and not is_store(target):
+        try:
+            detect_format(target)
+        except SaetoolsError:
+            raise SaetoolsError(f"{target}: neither a store nor an SAE folder") from None
+        if data is None:
+            raise SaetoolsError(f"{target} is an SAE: pass --data FILE to take examples from")
+        source, target = replace(source, sae=target), data
+    store = store_for(target, source, progress=progress)
+    if store.sae_path is None:
+        raise SaetoolsError(f"{store.folder}: the store does not record where its SAE is")
+    return store

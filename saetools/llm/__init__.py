@@ -1,5 +1,6 @@
-"""LLM access: one OpenAI-compatible client (cache, retries, concurrency, token accounting)."""
+"""LLM transport: one OpenAI-compatible client (cache, retries, concurrency, token accounting)
+and a local server. The prompts live beside the features that use them."""
 
-from .client import LLMClient, LLMError, LLMResult, Usage
+from .client import LLMClient, LLMError, LLMEstimate, LLMResult, Usage
 
-__all__ = ["LLMClient", "LLMError", "LLMResult", "Usage"]
+__all__ = ["LLMClient", "LLMError", "LLMEstimate", "LLMResult", "Usage"]

@@ -44,6 +44,35 @@ class LLMResult(NamedTuple):
     error: str | None = None
 
 
+class LLMEstimate(NamedTuple):
+    """The size of an LLM job before it runs: uncached requests and tokens."""
+
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+
+    @property
+    def tokens(self) -> int:
+        """Prompt and completion tokens together."""
+        return self.prompt_tokens + self.completion_tokens
+
+    def describe(self) -> str:
+        """One line with the size and, where ``SAETOOLS_LLM_PRICE_IN``/``_OUT`` ($ per 1M
+        tokens) are set, the cost."""
+        price_in = float(os.environ.get("SAETOOLS_LLM_PRICE_IN", 0) or 0)
+        price_out = float(os.environ.get("SAETOOLS_LLM_PRICE_OUT", 0) or 0)
+        cost = (self.prompt_tokens * price_in + self.completion_tokens * price_out) / 1e6
+        priced = (
+            f", about ${cost:.2f}"
+            if price_in or price_out
+            else " (set SAETOOLS_LLM_PRICE_IN/_OUT, $ per 1M tokens, for a cost)"
+        )
+        return (
+            f"LLM job: {self.requests} new requests, about {self.prompt_tokens:,} prompt + "
+            f"{self.completion_tokens:,} completion tokens{priced}"
+        )
+
+
 @dataclass
 class Usage:
     """Token and request counts of one client (thread-safe updates)."""
@@ -298,7 +327,7 @@ class LLMClient:
             raise LLMError(results[0].error)
         return results
 
-    def estimate(self, jobs: Sequence[dict]) -> tuple[int, int, int]:
+    def estimate(self, jobs: Sequence[dict]) -> LLMEstimate:
         """Uncached requests among ``jobs`` and their estimated prompt and completion tokens
         (4 characters per token; completion at its ``max_tokens``)."""
         uncached = prompt = completion = 0
@@ -309,7 +338,7 @@ class LLMClient:
                 uncached += 1
                 prompt += sum(len(str(m.get("content", ""))) for m in job["messages"]) // 4 + 8
                 completion += request["max_tokens"]
-        return uncached, prompt, completion
+        return LLMEstimate(uncached, prompt, completion)
 
 
 def _describe(exc: BaseException | None) -> str:

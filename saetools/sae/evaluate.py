@@ -74,3 +74,19 @@ def loss_recovered(reader, sae, texts: Sequence[str], max_tokens: int = 256) -> 
     result["fraction"] = (result["zero"] - result["sae"]) / gap if gap > 0 else float("nan")
     result["tokens"] = count
     return result
+
+
+def evaluate_on_data(sae_folder, data, source, *, max_docs=None, progress=True) -> dict:
+    """FVU, L0 and never-firing share of the SAE in ``sae_folder`` on the documents of ``data``
+    (the first ``max_docs``), read by ``source``'s reader (default: the SAE's own)."""
+    from ..corpus import read_corpus
+    from .io import check_compatible, load_sae
+    from .train import evaluate_sae
+
+    sae = load_sae(sae_folder)
+    texts = read_corpus(data, source.field, **source.corpus_options).texts
+    texts = texts[:max_docs] if max_docs else texts
+    reader = source.open_reader(sae.cfg.reader, progress=progress)
+    check_compatible(sae, reader, sae_folder)
+    batches = (item.acts.float() for item in reader.iter_activations(texts, progress=progress))
+    return evaluate_sae(sae, batches, sae.cfg.d_sae)

@@ -286,3 +286,41 @@ def load_sae(path: str | Path, dtype: torch.dtype | None = torch.float32) -> SAE
         return LOADERS[fmt](folder, dtype)
     except KeyError as exc:
         raise SaetoolsError(f"{folder}: {fmt} checkpoint lacks {exc}") from None
+
+
+def sae_fingerprint(sae: SAE) -> str:
+    """Short SHA-256 of an SAE's weights as float32 (and so of its k): the one identity of an
+    SAE, wherever and in whichever format it is installed. Stores record it; labels made on
+    this machine are filed under it."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(sae_tensors(sae, torch.float32).items()):
+        digest.update(name.encode())
+        digest.update(tensor.numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+_FOLDER_FINGERPRINTS: dict[tuple, str] = {}
+
+
+def folder_fingerprint(folder: str | Path) -> str:
+    """:func:`sae_fingerprint` of the SAE in ``folder`` (remembered per process while its files
+    are unchanged)."""
+    _, found = detect_format(folder)
+    files = sorted(p for p in found.iterdir() if p.suffix in {".safetensors", ".pt", ".json"})
+    key = (str(found.resolve()),) + tuple(
+        (p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in files
+    )
+    if key not in _FOLDER_FINGERPRINTS:
+        _FOLDER_FINGERPRINTS[key] = sae_fingerprint(load_sae(folder))
+    return _FOLDER_FINGERPRINTS[key]
+
+
+def check_compatible(sae: SAE, reader, where: str | Path | None = None) -> None:
+    """Refuse an SAE whose input width differs from the reader's."""
+    if sae.cfg.d_in != reader.d_model:
+        raise SaetoolsError(
+            f"{where or 'SAE'}: SAE d_in {sae.cfg.d_in} does not match the width "
+            f"{reader.d_model} of reader {reader.name}"
+        )

@@ -14,60 +14,17 @@ import json
 import math
 import os
 import shutil
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import torch
 from safetensors.torch import load_file, save_file
 
 from ..errors import SaetoolsError
 from .activations import ActivationCache
+from .config import TrainConfig
 from .io import save_sae
 from .models import SAE, SAEConfig, build_sae
-
-
-@dataclass
-class TrainConfig:
-    """Settings of ``saetools train``; each field is also a CLI option (``--field-name``)."""
-
-    latents: int = field(default=4608, metadata={"help": "number of SAE latents (d_sae)"})
-    k: int = field(default=32, metadata={"help": "active latents per token (TopK/BatchTopK)"})
-    architecture: str = field(
-        default="topk",
-        metadata={"help": "SAE type", "choices": ["topk", "batchtopk", "jumprelu", "relu"]},
-    )
-    tied: bool = field(default=False, metadata={"help": "tie decoder to encoder (relu only)"})
-    epochs: float = field(default=4.0, metadata={"help": "passes over the cached activations"})
-    batch_size: int = field(default=4096, metadata={"help": "tokens per optimisation step"})
-    lr: float | None = field(
-        default=None, metadata={"help": "learning rate (default 2e-4/sqrt(latents/2^14))"}
-    )
-    warmup_steps: int = field(default=200, metadata={"help": "linear learning-rate warm-up"})
-    dead_tokens: int = field(
-        default=1_000_000,
-        metadata={"help": "a latent silent this many tokens is dead (AuxK); capped at one epoch"},
-    )
-    sparsity_coeff: float | None = field(
-        default=None, metadata={"help": "L1 (relu) or L0 (jumprelu) weight; default per arch"}
-    )
-    buffer_tokens: int = field(
-        default=1_000_000, metadata={"help": "activations held in RAM for shuffling"}
-    )
-    checkpoint_every: int = field(default=500, metadata={"help": "steps between checkpoints"})
-    seed: int = field(default=0, metadata={"help": "random seed"})
-    device: str = field(default="cpu", metadata={"help": "cpu | cuda | cuda:N | auto"})
-    save_dtype: str = field(
-        default="float32",
-        metadata={
-            "help": "dtype of the saved weights",
-            "choices": ["float32", "bfloat16", "float16"],
-        },
-    )
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able copy."""
-        return asdict(self)
 
 
 class TrainResult(NamedTuple):

@@ -12,7 +12,7 @@ import scipy.sparse as sp
 from safetensors.numpy import load_file
 
 from ..errors import SaetoolsError
-from .manifest import read_manifest
+from .manifest import describe_difference, identity, read_manifest
 
 TOP_EXAMPLES = 20
 
@@ -67,6 +67,77 @@ class Store:
             f"Store({str(self.folder)!r}, docs={len(self)}, latents={self.d_sae}, "
             f"nnz={self.manifest['nnz']})"
         )
+
+    @property
+    def sae_path(self) -> Path | None:
+        """Folder of the SAE the store was encoded with, as recorded (None for an SAE object)."""
+        path = self.manifest["sae"].get("path")
+        return None if path is None else Path(path)
+
+    @property
+    def sae_fingerprint(self) -> str:
+        """Hash of the SAE's weights (:func:`saetools.sae.io.sae_fingerprint`)."""
+        return self.manifest["sae"]["fingerprint"]
+
+    @property
+    def reader_spec(self) -> dict:
+        """The reader's description (name, layer, dtype, windowing) as the encode recorded it."""
+        return self.manifest["reader"]
+
+    @property
+    def source_name(self) -> str | None:
+        """The data file (or ``<list>``) the documents were read from."""
+        return self.manifest["source"].get("name")
+
+    @property
+    def identity(self) -> dict:
+        """What must match for two stores to be comparable: reader, SAE, pooling."""
+        return identity(self.manifest)
+
+    def check_comparable(self, other: Store, names=("A", "B")) -> None:
+        """Raise unless ``other`` was encoded with the same reader, SAE and pooling."""
+        if self.identity != other.identity:
+            raise SaetoolsError(
+                f"{names[0]} ({self.folder}) and {names[1]} ({other.folder}) were encoded "
+                f"differently: {describe_difference(self.identity, other.identity)}"
+            )
+
+    def load_sae(self):
+        """The SAE the store was encoded with, loaded from its recorded folder."""
+        from ..sae.io import load_sae
+
+        if self.sae_path is None:
+            raise SaetoolsError(f"{self.folder}: the store does not record where its SAE is")
+        return load_sae(self.sae_path)
+
+    def open_reader(self, *, device: str | None = "cpu", progress: bool = False):
+        """A reader configured exactly as the one that encoded this store."""
+        from ..readers.defaults import reader_from_description
+
+        return reader_from_description(self.reader_spec, device=device, quiet=not progress)
+
+    def encode_like(self, texts, *, device: str | None = "cpu") -> sp.csr_matrix:
+        """Max-pooled SAE vectors (CSR, one row per text) of new texts, made exactly as this
+        store's documents were (same reader, SAE and pooling)."""
+        from .pooling import pooled_matrix
+
+        sae = self.load_sae()
+        reader = self.open_reader(device=device)
+        minimum = self.manifest.get("pooling", {}).get("min_contribution", 0.0)
+        return pooled_matrix(reader.iter_activations(list(texts)), sae, minimum)
+
+    def aligned_with(self, other: Store) -> tuple[Store, Store]:
+        """Views of this store and ``other`` restricted to the document ids both hold, in this
+        store's order."""
+        ids_other = {str(v): r for r, v in enumerate(other.docs["id"])}
+        rows_self, rows_other = [], []
+        for r, v in enumerate(self.docs["id"]):
+            if str(v) in ids_other:
+                rows_self.append(r)
+                rows_other.append(ids_other[str(v)])
+        if not rows_self:
+            raise SaetoolsError("the two fields share no documents (no id has text in both)")
+        return self.select_rows(np.array(rows_self)), other.select_rows(np.array(rows_other))
 
     @property
     def d_sae(self) -> int:

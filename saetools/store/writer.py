@@ -40,15 +40,11 @@ def docs_fingerprint(corpus: Corpus) -> str:
 
 def sae_identity(sae, sae_path: str | Path | None) -> dict:
     """Describe an SAE for the manifest; the fingerprint hashes its weights."""
-    from ..sae.io import sae_tensors
+    from ..sae.io import sae_fingerprint
 
-    digest = hashlib.sha256()
-    for name, tensor in sorted(sae_tensors(sae, torch.float32).items()):
-        digest.update(name.encode())
-        digest.update(tensor.numpy().tobytes())
     return {
         "path": None if sae_path is None else str(sae_path),
-        "fingerprint": digest.hexdigest()[:16],
+        "fingerprint": sae_fingerprint(sae),
         "architecture": sae.cfg.architecture,
         "d_in": sae.cfg.d_in,
         "d_sae": sae.cfg.d_sae,
@@ -116,11 +112,9 @@ def encode_corpus(
     """
     from tqdm.auto import tqdm
 
-    if sae.cfg.d_in != reader.d_model:
-        raise SaetoolsError(
-            f"{sae_path or 'SAE'}: SAE d_in {sae.cfg.d_in} does not match the width "
-            f"{reader.d_model} of reader {reader.name}"
-        )
+    from ..sae.io import check_compatible
+
+    check_compatible(sae, reader, sae_path)
     folder = Path(out)
     dtype = {"float16": np.float16, "float32": np.float32}[value_dtype]
     manifest = {

@@ -1,6 +1,6 @@
 """diff speed and memory on a synthetic store: 1M documents x 16k latents, ~64 active each.
 
-    python -m benchmarks.bench_diff [--docs 1000000] [--latents 16384] [--active 64]
+    python -m benchmarks.speed --only diff [--docs 1000000] [--latents 16384] [--active 64]
 
 Prints the time of ``diff_matrices`` once the matrices are in memory (target < 2 s) and the peak
 extra memory it allocates relative to the matrices' own size (O(nnz)).

@@ -1,6 +1,6 @@
 """Reader throughput: saetools' HFReader vs a naive pipeline, same documents, same run.
 
-    python -m benchmarks.bench_reader [--docs 96] [--layer 15]
+    python -m benchmarks.speed --only reader [--docs 96] [--layer 15]
 
 Naive: the full model forward with ``output_hidden_states=True`` in fp32, batches of 8 documents
 in corpus order padded to the longest. saetools: bf16, forward stopped after ``layer``, windows
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.naive import naive_batches
+from benchmarks.speed.naive import naive_batches
 from saetools.readers import load_reader
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "corpus.jsonl"

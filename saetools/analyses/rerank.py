@@ -10,6 +10,8 @@ import re
 import numpy as np
 import pandas as pd
 
+from ..llm.client import LLMEstimate
+
 SYSTEM = "You rate how well a text matches a description. Answer with a single number from 0 to 10."
 
 
@@ -20,6 +22,11 @@ def rerank_messages(query: str, text: str) -> list[dict]:
         "How well does the text match the description, from 0 (not at all) to 10 (perfectly)?"
     )
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+
+
+def rerank_estimate(n: int) -> LLMEstimate:
+    """Size of reranking ``n`` results: one request of ~250 prompt tokens each."""
+    return LLMEstimate(n, n * 250, n * 8)
 
 
 def parse_rating(text: str) -> float:
@@ -35,7 +42,7 @@ def rerank_frame(
     frame: pd.DataFrame, store, query: str, n: int, *, llm=None, progress: bool = True
 ) -> pd.DataFrame:
     """Rerank the first ``n`` rows of a search result with an LLM; adds ``llm_score``."""
-    from .client import LLMClient
+    from ..llm.client import LLMClient
 
     client = llm or LLMClient()
     head, tail = frame.head(n).copy(), frame.iloc[n:].copy()

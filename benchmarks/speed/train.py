@@ -1,6 +1,6 @@
 """SAE training throughput: saetools' TopK step vs a plain dense PyTorch loop, same data, same run.
 
-    python -m benchmarks.bench_train [--latents 4608] [--k 32] [--batch 4096] [--steps 30]
+    python -m benchmarks.speed --only train [--latents 4608] [--k 32] [--batch 4096] [--steps 30]
 
 The dense baseline is the textbook loop: fp32, full [n, d_sae] activations (top-k scattered into a
 dense matrix), dense decoder matmul, autograd through everything. saetools uses a bf16 encoder

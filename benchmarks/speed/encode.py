@@ -1,6 +1,6 @@
 """End-to-end encoding: saetools' store vs a naive pipeline, same documents, same run.
 
-    python -m benchmarks.bench_encode [--docs 64]
+    python -m benchmarks.speed --only encode [--docs 64]
 
 Naive: full model forward in fp32 with ``output_hidden_states=True``, batches of 8 documents
 padded to the longest, a dense SAE pass ([tokens, d_sae] activations), and every token's dense
@@ -20,9 +20,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.naive import naive_batches
-from saetools.api import encode, resolve_sae
+from benchmarks.speed.naive import naive_batches
+from saetools.api import encode
 from saetools.readers import load_reader
+from saetools.sae.packs import resolve_sae
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "corpus.jsonl"
 

@@ -16,10 +16,23 @@ import re
 import numpy as np
 import pandas as pd
 
-from ..analyses.diff import snippet
+from ..llm.client import LLMEstimate
+from ..text import snippet
 
 SYSTEM = "You analyse differences between two sets of texts. Be concise and concrete."
 VERIFY_SYSTEM = "You answer every question with a single word: yes or no."
+
+
+def hypotheses_estimate(n: int, verify: int) -> LLMEstimate:
+    """Size of a hypotheses job: one proposal request, then ``verify`` documents per side for
+    each of ``n`` hypotheses."""
+    checks = 2 * verify * n
+    return LLMEstimate(1 + checks, 1500 + checks * 180, 80 * n + 40 + checks * 12)
+
+
+def names_estimate(k: int) -> LLMEstimate:
+    """Size of naming ``k`` clusters: one short request each."""
+    return LLMEstimate(k, k * 300, k * 24)
 
 
 def hypothesis_messages(frame: pd.DataFrame, top: int = 8, n: int = 3) -> tuple[list[dict], list]:

@@ -1,13 +1,13 @@
 """Speed of correlate, search and cluster on synthetic stores (issue targets in brackets).
 
-    python -m benchmarks.bench_analyses [--docs 1000000] [--latents 16384] [--active 64]
+    python -m benchmarks.speed --only analyses [--docs 1000000] [--latents 16384] [--active 64]
                                         [--cluster-docs 50000]
 
 * NPMI top pairs over 1M documents x 16k latents, ~64 active each   [< 60 s]
 * search: label match (MiniLM on the query) + scoring, per query     [< 50 ms]
 * targeted clustering of 50k documents on 20 latents                  [< 60 s]
 
-The synthetic rows use the same Zipf-like latent popularity as bench_diff; for search, the
+The synthetic rows use the same Zipf-like latent popularity as the diff benchmark; for search, the
 shipped SAE's 4,608 labels stand for the first 4,608 of the synthetic latents. A naive baseline
 is timed in the same run for each: a dense co-occurrence product over a 20k-document slice
 (extrapolated), a dense matrix-vector score, and scikit-learn spectral clustering on the dense
@@ -22,11 +22,11 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
-from benchmarks.bench_diff import synthetic_store
-from saetools.analyses.activity import binarize
+from benchmarks.speed.diff import synthetic_store
 from saetools.analyses.cluster import cluster_matrix
 from saetools.analyses.cooccurrence import top_pairs
 from saetools.analyses.search import Searcher
+from saetools.store.activity import binarize
 
 
 def bench_correlate(matrix: sp.csr_matrix) -> None:
@@ -50,8 +50,8 @@ def bench_correlate(matrix: sp.csr_matrix) -> None:
 
 def bench_search(matrix: sp.csr_matrix, queries: list[str]) -> None:
     """Per-query latency: label match + scoring + top 10, against a dense scan."""
-    from saetools.api import default_sae_path
     from saetools.labels.similarity import label_index_for
+    from saetools.sae.packs import default_sae_path
 
     index = label_index_for(default_sae_path())
     start = time.perf_counter()

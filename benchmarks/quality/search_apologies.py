@@ -1,6 +1,6 @@
 """Search quality on planted apologies: saetools search vs MiniLM cosine vs BM25.
 
-    python -m benchmarks.bench_search_quality [--samples 4] [--docs 600]
+    python -m benchmarks.quality --parts apologies [--quick]
 
 Each sample is ``--docs`` BBC news openings (none apologising on its own) with an apology, in
 one of six wordings, planted into 5% of them. Every method ranks all documents for each query;
@@ -9,7 +9,6 @@ the table gives average precision (AP) and nDCG@10, averaged over samples.
 
 from __future__ import annotations
 
-import argparse
 import math
 import re
 from collections import Counter
@@ -18,7 +17,7 @@ import numpy as np
 from sklearn.metrics import average_precision_score
 
 import saetools
-from benchmarks.corpora import planted_apologies
+from saetools.evaluation import planted_apologies
 
 QUERIES = ["apology", "apologises to the user", "sorry", "the writer says sorry"]
 
@@ -45,18 +44,14 @@ def bm25_scores(texts: list[str], query: str, k1: float = 1.5, b: float = 0.75) 
     return scores
 
 
-def main() -> None:
-    """Print AP and nDCG@10 per method and query, averaged over samples."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--samples", type=int, default=4)
-    parser.add_argument("--docs", type=int, default=600)
-    args = parser.parse_args()
+def run_apologies(samples: int = 4, docs: int = 600) -> dict:
+    """AP and nDCG@10 per (method, query), one pair per sample."""
     from saetools.readers.embedding import EmbeddingReader
 
     minilm = EmbeddingReader()
     results: dict[tuple[str, str], list[tuple[float, float]]] = {}
-    for sample in range(args.samples):
-        records = planted_apologies(args.docs, args.docs // 20, seed=5 + sample)
+    for sample in range(samples):
+        records = planted_apologies(docs, docs // 20, seed=5 + sample)
         texts = [r["text"] for r in records]
         relevant = np.array([r["planted"] for r in records], dtype=np.float64)
         store = saetools.encode(texts, progress=False)
@@ -73,20 +68,29 @@ def main() -> None:
             ):
                 ap = average_precision_score(relevant, scores)
                 results.setdefault((method, query), []).append((ap, ndcg_at(relevant, scores)))
-    print(f"planted apologies, {args.docs} documents at 5%, {args.samples} samples")
-    header = " | ".join(f"{m} AP / nDCG@10" for m in ("saetools", "MiniLM cosine", "BM25"))
-    print(f"| query | {header} |")
-    print("|---|---|---|---|")
+    return {"samples": samples, "docs": docs, "results": results}
+
+
+def markdown(run: dict) -> list[str]:
+    """The table: AP / nDCG@10 per query and method, and the mean AP."""
+    results = run["results"]
+    methods = ("saetools", "MiniLM cosine", "BM25")
+    lines = [
+        "## Search: planted apologies",
+        "",
+        f"{run['docs']} news openings, an apology (six wordings) planted into 5%, "
+        f"{run['samples']} samples; AP / nDCG@10 averaged over samples.",
+        "",
+        "| query | " + " | ".join(f"{m} AP / nDCG@10" for m in methods) + " |",
+        "|---|---|---|---|",
+    ]
     means: dict[str, list[float]] = {}
     for query in QUERIES:
         cells = []
-        for method in ("saetools", "MiniLM cosine", "BM25"):
+        for method in methods:
             ap, nd = np.mean(results[(method, query)], axis=0)
             means.setdefault(method, []).append(ap)
             cells.append(f"{ap:.2f} / {nd:.2f}")
-        print(f"| {query} | {' | '.join(cells)} |")
-    print("| mean AP | " + " | ".join(f"{np.mean(means[m]):.2f}" for m in means) + " |")
-
-
-if __name__ == "__main__":
-    main()
+        lines.append(f"| {query} | {' | '.join(cells)} |")
+    lines.append("| mean AP | " + " | ".join(f"{np.mean(means[m]):.2f}" for m in methods) + " |")
+    return lines + [""]

@@ -11,13 +11,51 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-DEFAULT_RHO = 0.5
+from ..options import DEFAULT_RHO
+
+__all__ = ["DEFAULT_RHO", "ColumnData", "active_share", "binarize", "latent_scale", "normalized"]
+
+
+class ColumnData:
+    """A CSR matrix's column ids and values as torch tensors, converted once and reused by the
+    per-column reductions below (all O(nnz), multi-threaded)."""
+
+    def __init__(self, matrix: sp.csr_matrix) -> None:
+        import torch
+
+        self.n_rows, self.n_cols = matrix.shape
+        self.columns = torch.from_numpy(matrix.indices.astype(np.int64))
+        self.values = torch.from_numpy(matrix.data.astype(np.float32, copy=False))
+
+    def max(self) -> np.ndarray:
+        """Per column maximum of the stored values (0 for empty columns)."""
+        import torch
+
+        out = torch.zeros(self.n_cols, dtype=torch.float32)
+        if len(self.values):
+            out.scatter_reduce_(0, self.columns, self.values, "amax")
+        return out.numpy().astype(np.float64)
+
+    def moments(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per column sum and sum of squares (absent entries count as 0)."""
+        import torch
+
+        values = self.values.double()
+        sums = torch.bincount(self.columns, weights=values, minlength=self.n_cols)
+        squares = torch.bincount(self.columns, weights=values * values, minlength=self.n_cols)
+        return sums.numpy(), squares.numpy()
+
+    def counts_above(self, thresholds: np.ndarray | float) -> np.ndarray:
+        """Per column, the number of rows whose value exceeds the column's threshold."""
+        import torch
+
+        tau = torch.tensor(np.broadcast_to(thresholds, (self.n_cols,)), dtype=torch.float32)
+        above = self.values > tau[self.columns]
+        return torch.bincount(self.columns[above], minlength=self.n_cols).numpy()
 
 
 def latent_scale(matrix: sp.csr_matrix) -> np.ndarray:
     """Per latent, its largest pooled activation over the rows (0 where it never fires)."""
-    from .stats import ColumnData
-
     return ColumnData(matrix).max()
 
 

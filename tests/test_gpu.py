@@ -1,6 +1,8 @@
-"""GPU check: the reader hook and SAE training on CUDA, with throughput figures.
+"""GPU checks: the reader hook and SAE training on CUDA, with throughput figures.
 
-    python -m benchmarks.gpu_check --tokenizer DIR
+    python -m pytest -m gpu tests/test_gpu.py -s     # on a machine with CUDA
+
+Skipped without CUDA (and excluded from the default run by the ``gpu`` marker).
 
 Uses a randomly initialised Llama with SmolLM2-135M's shape (30 blocks, width 576) and its
 tokenizer, so nothing large has to travel to the GPU machine. Prints pass/fail lines and figures.
@@ -8,16 +10,20 @@ tokenizer, so nothing large has to travel to the GPU machine. Prints pass/fail l
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
-from benchmarks.naive import naive_batches
+from benchmarks.speed.naive import naive_batches
 
 DEVICE = "cuda"
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
+]
 
 
 def sync() -> None:
@@ -75,8 +81,8 @@ def check_reader(tokenizer_dir: str, texts: list[str]) -> None:
         )
     exact.blocks[15]._forward_hooks.update(hooks)
     diff = (hooked - full.hidden_states[16][0]).abs().max().item()
-    verdict = "ok" if diff < 1e-4 else "FAIL"
-    print(f"[{verdict}] {DEVICE} hook == hidden_states[16] (max diff {diff:.2e})")
+    print(f"{DEVICE} hook vs hidden_states[16]: max diff {diff:.2e}")
+    assert diff < 1e-4
 
     calls = [0] * 30
     handles = [
@@ -87,9 +93,7 @@ def check_reader(tokenizer_dir: str, texts: list[str]) -> None:
     for h in handles:
         h.remove()
     above = sum(calls[16:])
-    print(
-        f"[{'ok' if above == 0 else 'FAIL'}] blocks above 15 never ran on {DEVICE} ({above} calls)"
-    )
+    assert above == 0, f"blocks above 15 ran {above} times on {DEVICE}"
 
     fast = HFReader(smollm2_shaped_model(), 15, tokenizer=tok, device=DEVICE, token_budget=65536)
     list(fast.iter_activations(texts[:64]))  # warm-up: first shapes are slow on a GPU
@@ -139,10 +143,8 @@ def check_training() -> None:
         result = Trainer(cfg, cache, Path(tmp) / "out", progress=False).train()
     learned = result.sae.W_dec.detach() / result.sae.W_dec.detach().norm(dim=-1, keepdim=True)
     matched = float(((dictionary @ learned.T).max(dim=1).values >= 0.9).float().mean())
-    print(
-        f"[{'ok' if matched >= 0.9 else 'FAIL'}] {DEVICE} training recovers dictionary: "
-        f"{matched:.1%} matched, FVU {result.fvu:.3f}"
-    )
+    print(f"{DEVICE} training recovers dictionary: {matched:.1%} matched, FVU {result.fvu:.3f}")
+    assert matched >= 0.9
 
     sae = build_sae(SAEConfig("topk", 576, 4608, 32)).to(DEVICE)
     opt = torch.optim.Adam(sae.parameters(), lr=1e-4)
@@ -169,23 +171,23 @@ def check_training() -> None:
     )
 
 
-def main() -> None:
-    """Run both checks."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--tokenizer", required=True)
-    parser.add_argument("--corpus", default="examples/corpus.jsonl")
-    parser.add_argument("--docs", type=int, default=400)
-    parser.add_argument("--device", default="cuda", help="cpu for a dry run of this script")
-    args = parser.parse_args()
+def example_texts(n: int = 400) -> list[str]:
+    """The first ``n`` documents of the example corpus."""
     import json
 
-    global DEVICE
-    DEVICE = args.device
-    texts = [json.loads(line)["text"] for line in open(args.corpus)][: args.docs]
-    print(torch.cuda.get_device_name(0) if DEVICE == "cuda" else "cpu", torch.__version__)
-    check_reader(args.tokenizer, texts)
+    from .conftest import ROOT
+
+    with open(ROOT / "examples" / "corpus.jsonl") as fh:
+        return [json.loads(line)["text"] for line in fh][:n]
+
+
+def test_reader_on_gpu() -> None:
+    """The hook equals hidden_states on CUDA, stops early, and outpaces a naive forward."""
+    from saetools.readers.defaults import convert_gguf, smollm2_gguf_path
+
+    check_reader(str(convert_gguf(smollm2_gguf_path(), quiet=True)), example_texts())
+
+
+def test_training_on_gpu() -> None:
+    """Dictionary recovery and training throughput on CUDA."""
     check_training()
-
-
-if __name__ == "__main__":
-    main()

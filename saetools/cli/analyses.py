@@ -1,0 +1,227 @@
+"""The analysis commands: ``diff``, ``correlate``, ``cluster``, ``search`` and ``label``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..errors import SaetoolsError
+from ..options import (
+    ClusterOptions,
+    CorrelateOptions,
+    DiffOptions,
+    LabelOptions,
+    LLMOptions,
+    SearchOptions,
+    Source,
+)
+from . import cli
+from .options import HTML, OUT, QUIET, confirm_llm_job, options_from, take, write_outputs
+
+
+@cli.command()
+@click.argument("a", type=click.Path(path_type=Path))
+@click.argument("b", type=click.Path(path_type=Path))
+@options_from(Source)
+@options_from(DiffOptions)
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="write all latents to a .csv or .jsonl file",
+)
+@HTML
+@click.option(
+    "--hypotheses", "n_hypotheses", type=int, default=0, help="summarise as N LLM hypotheses"
+)
+@click.option("--verify", type=int, default=0, help="check each hypothesis on N documents per side")
+@options_from(LLMOptions)
+@QUIET
+def diff(a, b, out, html_path, n_hypotheses, verify, quiet, **kwargs) -> None:
+    """Which properties (latents) are more frequent in B than in A, and in A than in B.
+
+    A and B are data files (encoded into a cache on first use) or stores.
+    """
+    from ..api import diff as diff_api
+    from ..report.diff_text import format_diff
+
+    source, options, llm = take(kwargs, Source), take(kwargs, DiffOptions), take(kwargs, LLMOptions)
+    if verify and not n_hypotheses:
+        raise SaetoolsError("--verify needs --hypotheses N")
+    client = llm.client() if n_hypotheses else None
+    options.threshold_value()  # a malformed --threshold fails before any model is loaded
+    frame = diff_api(a, b, source=source, options=options, progress=not quiet)
+
+    def html_writer(frame, path):
+        from ..report.html import diff_report
+
+        diff_report(frame, path, top=max(options.top, 20))
+
+    text = None if quiet else format_diff(frame, top=options.top)
+    write_outputs(frame, out, html_path, quiet, html_writer, text)
+    if client is not None:
+        from ..analyses.hypotheses import hypotheses_estimate
+        from ..api import hypotheses
+        from ..report.analyses_text import format_hypotheses
+
+        if confirm_llm_job(hypotheses_estimate(n_hypotheses, verify), llm):
+            found = hypotheses(
+                frame,
+                client=client,
+                n=n_hypotheses,
+                verify=verify,
+                seed=options.seed,
+                progress=not quiet,
+            )
+            click.echo(format_hypotheses(found))
+        click.echo(client.usage.summary(), err=True)
+
+
+@cli.command()
+@click.argument("data", type=click.Path(path_type=Path))
+@options_from(Source)
+@options_from(CorrelateOptions)
+@OUT
+@HTML
+@QUIET
+def correlate(data, out, html_path, quiet, **kwargs) -> None:
+    """Which latents co-occur in DATA (a data file or store): ranked NPMI pairs.
+
+    With --x-field/--y-field (or --x-role/--y-role) pairs one field's latents with the other's;
+    with --with-column pairs latents with the values of a metadata column.
+    """
+    from ..api import correlate as correlate_api
+    from ..report.analyses_text import format_correlate
+
+    options = take(kwargs, CorrelateOptions)
+    frame = correlate_api(data, source=take(kwargs, Source), options=options, progress=not quiet)
+
+    def html_writer(frame, path):
+        from ..report.analyses_html import correlate_report
+
+        correlate_report(frame, path)
+
+    text = format_correlate(frame, top=options.top)
+    write_outputs(frame, out, html_path, quiet, html_writer, text)
+
+
+@cli.command()
+@click.argument("data", type=click.Path(path_type=Path))
+@options_from(ClusterOptions)
+@options_from(Source)
+@click.option("--name", "llm_names", is_flag=True, help="name each cluster with an LLM")
+@options_from(LLMOptions)
+@OUT
+@HTML
+@QUIET
+def cluster(data, llm_names, out, html_path, quiet, **kwargs) -> None:
+    """Cluster DATA (a data file or store) along the property named by --query.
+
+    --out writes one row per document (id, cluster).
+    """
+    from ..api import cluster as cluster_api
+    from ..report.analyses_text import format_clusters
+
+    options, source, llm = (
+        take(kwargs, ClusterOptions),
+        take(kwargs, Source),
+        take(kwargs, LLMOptions),
+    )
+    client = None
+    if llm_names:
+        from ..analyses.hypotheses import names_estimate
+
+        client = llm.client()
+        if not confirm_llm_job(names_estimate(options.k), llm):
+            return
+    report = cluster_api(data, source=source, options=options, llm=client, progress=not quiet)
+
+    def html_writer(_frame, path):
+        from ..report.analyses_html import cluster_report
+
+        cluster_report(report, path)
+
+    text = format_clusters(report)
+    write_outputs(report.documents, out, html_path, quiet, html_writer, text, client)
+
+
+@cli.command()
+@click.argument("data", type=click.Path(path_type=Path))
+@click.argument("query", required=False)
+@options_from(SearchOptions)
+@options_from(Source)
+@options_from(LLMOptions)
+@OUT
+@HTML
+@QUIET
+def search(data, query, out, html_path, quiet, **kwargs) -> None:
+    """Documents of DATA (a data file or store) that have the property QUERY, best first."""
+    from ..api import search as search_api
+    from ..report.analyses_text import format_search
+
+    options, source, llm = (
+        take(kwargs, SearchOptions),
+        take(kwargs, Source),
+        take(kwargs, LLMOptions),
+    )
+    client = None
+    if options.rerank:
+        from ..analyses.rerank import rerank_estimate
+
+        client = llm.client()
+        if not confirm_llm_job(rerank_estimate(options.rerank), llm):
+            return
+    frame = search_api(data, query, source=source, options=options, llm=client, progress=not quiet)
+
+    def html_writer(frame, path):
+        from ..report.analyses_html import search_report
+
+        search_report(frame, path)
+
+    write_outputs(frame, out, html_path, quiet, html_writer, format_search(frame), client)
+
+
+@cli.command()
+@click.argument("target", type=click.Path(path_type=Path))
+@click.option(
+    "--data", type=click.Path(path_type=Path), default=None, help="examples, if TARGET is an SAE"
+)
+@options_from(LabelOptions)
+@options_from(Source, exclude=("sae",))
+@options_from(LLMOptions)
+@QUIET
+def label(target, data, quiet, **kwargs) -> None:
+    """Label latents with an LLM and score each label's fidelity on held-out examples.
+
+    TARGET is a store, a data file (encoded with the default SAE) or an SAE folder with --data.
+    """
+    from ..api import label as label_api
+    from ..labels.llm import label_jobs_estimate, labelling_store, select_latents
+
+    options, source, llm = (
+        take(kwargs, LabelOptions),
+        take(kwargs, Source),
+        take(kwargs, LLMOptions),
+    )
+    client = llm.client()
+    store = labelling_store(target, data, source, progress=not quiet)
+    ids = select_latents(store, options.latents)
+    if not confirm_llm_job(label_jobs_estimate(client, store, ids, options.candidates), llm):
+        return
+    rows, failures, path = label_api(
+        store.folder, client=client, options=options, source=source, progress=not quiet
+    )
+    scores = [r["score"] for r in rows if r.get("score_kind") == "fidelity_f1_heldout"]
+    if rows:
+        click.echo(
+            f"labelled {len(rows)} latents -> {path}; held-out fidelity F1 median "
+            f"{sorted(scores)[len(scores) // 2] if scores else float('nan'):.2f} over "
+            f"{len(scores)} scored"
+        )
+    for failure in failures[:5]:
+        click.echo(f"  latent {failure['latent']}: {failure['error']}", err=True)
+    if len(failures) > 5:
+        click.echo(f"  ... and {len(failures) - 5} more failures", err=True)
+    click.echo(client.usage.summary(), err=True)

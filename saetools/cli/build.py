@@ -1,0 +1,123 @@
+"""Commands that make things: ``train``, ``evaluate``, ``encode``, and ``serve``, ``models``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..options import EncodeOptions, Source
+from ..sae.config import TrainConfig
+from . import cli
+from .options import options_from, take
+
+QUIET = click.option("--quiet", "-q", is_flag=True, help="no progress bars")
+
+
+@cli.command()
+@click.argument("corpus", type=click.Path(path_type=Path))
+@click.option(
+    "--out", "out", required=True, type=click.Path(path_type=Path), help="output folder for the SAE"
+)
+@options_from(Source, exclude=("sae", "device"))
+@options_from(TrainConfig)
+@click.option("--resume", is_flag=True, help="continue an interrupted run from its checkpoint")
+@click.option("--keep-activations", is_flag=True, help="keep the cached activations after training")
+@QUIET
+def train(corpus, out, resume, keep_activations, quiet, **kwargs) -> None:
+    """Train an SAE on a reader's activations over CORPUS (jsonl/csv/tsv/parquet/txt)."""
+    from ..api import train_sae
+
+    cfg = take(kwargs, TrainConfig)
+    source = take(kwargs, Source)
+    result = train_sae(
+        corpus,
+        out,
+        config=cfg,
+        source=source,
+        resume=resume,
+        keep_activations=keep_activations,
+        progress=not quiet,
+    )
+    click.echo(
+        f"saved {cfg.architecture} SAE ({cfg.latents} latents) to {out}: FVU {result.fvu:.3f}, "
+        f"L0 {result.l0:.1f}, dead {result.dead_fraction:.1%} over "
+        f"{result.sae.cfg.extra['training']['corpus_tokens']:,} tokens, "
+        f"{result.steps} steps"
+    )
+
+
+@cli.command()
+@click.argument("sae", type=click.Path(path_type=Path))
+@click.argument("corpus", type=click.Path(path_type=Path))
+@options_from(Source, exclude=("sae",))
+@click.option("--max-docs", type=int, default=None, help="evaluate on the first N documents")
+@QUIET
+def evaluate(sae, corpus, max_docs, quiet, **kwargs) -> None:
+    """Reconstruction quality of SAE on CORPUS: FVU, L0 and never-firing latents.
+
+    The reader defaults to the one the SAE was trained on.
+    """
+    from ..sae.evaluate import evaluate_on_data
+
+    source = take(kwargs, Source)
+    metrics = evaluate_on_data(sae, corpus, source, max_docs=max_docs, progress=not quiet)
+    click.echo(
+        f"FVU {metrics['fvu']:.4f}  L0 {metrics['l0']:.1f}  "
+        f"never fired {metrics['dead_fraction']:.1%}  tokens {metrics['tokens']:,}"
+    )
+
+
+@cli.command()
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="store folder to create (or resume)",
+)
+@options_from(Source)
+@options_from(EncodeOptions)
+@QUIET
+def encode(data, out, quiet, **kwargs) -> None:
+    """Encode DATA into a sparse store at --out (resumes an interrupted run)."""
+    from ..api import encode as encode_api
+
+    store = encode_api(
+        data,
+        out,
+        source=take(kwargs, Source),
+        options=take(kwargs, EncodeOptions),
+        progress=not quiet,
+    )
+    m = store.manifest
+    click.echo(
+        f"stored {m['n_docs']:,} documents x {store.d_sae:,} latents in {out} "
+        f"({m['nnz'] / max(m['n_docs'], 1):.0f} active latents per document)"
+    )
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8008, show_default=True)
+@click.option("--model", default=None, help="HF model id or folder (default: embedded SmolLM2)")
+def serve(host, port, model) -> None:
+    """Serve a local model behind an OpenAI-compatible API (for labels, hypotheses, rerank)."""
+    from ..llm.server import serve as serve_forever
+
+    serve_forever(host, port, model)
+
+
+@cli.command()
+def models() -> None:
+    """List the embedded readers, shipped SAEs and label sets, with their provenance."""
+    from ..readers.defaults import describe_readers
+    from ..sae.packs import describe_packs
+
+    click.echo("readers:")
+    for line in describe_readers():
+        click.echo(line)
+    click.echo("SAEs:")
+    for line in describe_packs():
+        click.echo(line)

@@ -1,0 +1,311 @@
+"""Every option of saetools, declared once.
+
+Each dataclass here is one group of settings; the string under a field is its documentation and
+also the help text of its command-line option (``--field-name``), which :mod:`saetools.cli`
+builds from these classes. The Python API takes the same objects, or their fields as keywords.
+This module imports nothing heavy, so that ``saetools --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import inspect
+import textwrap
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+DEFAULT_RHO = 0.5
+"""Activity threshold factor: a latent is active in a document where its pooled activation
+exceeds rho times its largest pooled activation over the documents analysed."""
+
+
+def cli_meta(**meta: Any) -> dict:
+    """``dataclasses.field`` metadata for the CLI: ``flag`` (option name), ``choices``,
+    ``cli=False`` (API only)."""
+    return {"cli": meta}
+
+
+@cache
+def field_docs(cls: type) -> dict[str, str]:
+    """The docstring under each field of a dataclass (read from its source), by field name."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
+        except (OSError, TypeError):  # pragma: no cover - no source (frozen app)
+            continue
+        body = tree.body[0].body
+        for node, after in zip(body, body[1:], strict=False):
+            if (
+                isinstance(node, ast.AnnAssign)
+                and isinstance(node.target, ast.Name)
+                and isinstance(after, ast.Expr)
+                and isinstance(after.value, ast.Constant)
+                and isinstance(after.value.value, str)
+            ):
+                docs[node.target.id] = " ".join(after.value.value.split())
+    return docs
+
+
+def merged(base: Any, cls: type, kwargs: dict[str, Any]) -> Any:
+    """``base`` (an instance of ``cls`` or None) with the keywords in ``kwargs`` that name its
+    fields replaced; those keywords are removed from ``kwargs``."""
+    own = {f.name for f in dataclasses.fields(cls)}
+    changes = {k: kwargs.pop(k) for k in list(kwargs) if k in own}
+    return dataclasses.replace(base or cls(), **changes)
+
+
+@dataclass
+class Source:
+    """Where documents come from and how they become vectors: the data file's fields, the
+    reader and its options, the SAE, the device."""
+
+    field: str = "text"
+    """dotted path of the text field"""
+    id_field: str | None = None
+    """field holding document ids (default: line number)"""
+    role: str | None = None
+    """with a chat 'messages' field: the role to read"""
+    reader: Any = None
+    """smollm2-135m (default), minilm, a HF id/path or a .gguf file (API: also a reader
+    object)"""
+    layer: int | None = None
+    """block whose output is read (default: the SAE's layer; 15 for smollm2-135m)"""
+    reader_dtype: str = dataclasses.field(
+        default="bfloat16", metadata=cli_meta(choices=["bfloat16", "float32", "float16"])
+    )
+    """dtype the reader runs in"""
+    window: int = 512
+    """tokens per window"""
+    overlap: int = 64
+    """tokens shared by consecutive windows"""
+    truncate: bool = dataclasses.field(default=False, metadata=cli_meta(flag_only=True))
+    """read only the first window of each document"""
+    outlier_ratio: float = 10.0
+    """drop sink-like tokens with norm above this many times the median (0: keep)"""
+    sae: Any = None
+    """SAE folder (default: the shipped SAE for the reader; API: also an SAE object)"""
+    device: str = "cpu"
+    """cpu | cuda | auto"""
+
+    def reader_options(self) -> dict[str, Any]:
+        """Keywords of :func:`saetools.readers.load_reader` other than name and layer."""
+        return {
+            "device": self.device,
+            "dtype": self.reader_dtype,
+            "window": self.window,
+            "overlap": self.overlap,
+            "truncate": self.truncate,
+            "outlier_ratio": self.outlier_ratio or None,
+        }
+
+    def open_reader(self, fallback: dict | None = None, *, progress: bool = True):
+        """The reader: ``reader`` itself if it is an object, else loaded by name with these
+        options; the name and layer an SAE was trained on (``fallback``, its ``cfg.reader``)
+        fill in what is not given."""
+        from .readers import load_reader
+
+        if self.reader is not None and not isinstance(self.reader, str):
+            return self.reader
+        fallback = fallback or {}
+        return load_reader(
+            self.reader or fallback.get("name"),
+            self.layer if self.layer is not None else fallback.get("layer"),
+            quiet=not progress,
+            **self.reader_options(),
+        )
+
+    def open_sae(self):
+        """``(SAE, folder)``: ``sae`` itself (folder None), its folder loaded, or the SAE shipped
+        for the reader."""
+        from .sae.packs import resolve_sae
+
+        return resolve_sae(self.sae, self.reader)
+
+    @property
+    def corpus_options(self) -> dict[str, Any]:
+        """Keywords of :func:`saetools.corpus.read_corpus` (id field and role)."""
+        return {"id_field": self.id_field, "role": self.role}
+
+
+@dataclass
+class EncodeOptions:
+    """How pooled vectors are stored (``saetools encode``)."""
+
+    min_contribution: float | None = None
+    """keep a latent in a document only if it writes at least this share of a token's vector
+    there (default 0: keep every firing; 0.05 halves the store; docs/storage.md)"""
+    shard_docs: int | None = None
+    """documents per shard (default 2048)"""
+    overwrite: bool = dataclasses.field(default=False, metadata=cli_meta(flag_only=True))
+    """replace a store of other data at --out"""
+
+
+@dataclass
+class DiffOptions:
+    """Settings of ``saetools diff`` (docs/diff.md)."""
+
+    test: str = dataclasses.field(
+        default="frequency", metadata=cli_meta(choices=["frequency", "welch"])
+    )
+    """per-latent test: two-proportion (frequency) or Welch's t on activations"""
+    threshold: str = "relative"
+    """'relative' (rho x the latent's peak) or a fixed activation value"""
+    rho: float = DEFAULT_RHO
+    """relative threshold factor"""
+    alpha: float = 0.05
+    """FDR level for q"""
+    min_freq: float = 0.0
+    """skip latents rarer than this"""
+    examples: int = dataclasses.field(default=3, metadata=cli_meta(cli=False))
+    """example documents per side for the first rows"""
+    top: int = 10
+    """rows shown per direction"""
+    fit: bool = dataclasses.field(default=False, metadata=cli_meta(flag_only=True))
+    """first train an SAE on A and B together, then diff"""
+    seed: int = 0
+    """seed (--fit training, hypothesis sampling)"""
+
+    def threshold_value(self) -> str | float:
+        """``"relative"`` or the fixed threshold as a number."""
+        from .errors import SaetoolsError
+
+        if self.threshold == "relative" or isinstance(self.threshold, int | float):
+            return self.threshold
+        try:
+            return float(self.threshold)
+        except ValueError:
+            raise SaetoolsError(
+                f"--threshold must be 'relative' or a number, got {self.threshold!r}"
+            ) from None
+
+    def test_options(self) -> dict[str, Any]:
+        """Keywords of :func:`saetools.analyses.diff.diff_matrices`."""
+        return {
+            "test": self.test,
+            "threshold": self.threshold_value(),
+            "rho": self.rho,
+            "alpha": self.alpha,
+            "min_freq": self.min_freq,
+        }
+
+
+@dataclass
+class CorrelateOptions:
+    """Settings of ``saetools correlate`` (docs/correlate.md)."""
+
+    x_field: str | None = None
+    """cross-field audit: the first text field"""
+    y_field: str | None = None
+    """cross-field audit: the second text field"""
+    x_role: str | None = None
+    """cross-field audit on chats: the first role"""
+    y_role: str | None = None
+    """cross-field audit on chats: the second role"""
+    with_column: str | None = None
+    """correlate latents with a metadata column"""
+    top: int = 20
+    """pairs to report"""
+    min_support: int | None = None
+    """documents where both must fire (default: 10 or 1% of the documents)"""
+    max_label_similarity: float | None = 0.7
+    """drop pairs whose labels are more similar than this (cosine; 1 turns the filter off)"""
+    passage_chars: int | None = 40
+    """drop pairs whose peaks lie this close in most shared documents (0: off)"""
+    max_freq: float = 0.5
+    """leave out latents active in more than this share of documents"""
+    rho: float = DEFAULT_RHO
+    """activity threshold"""
+    examples: int = dataclasses.field(default=2, metadata=cli_meta(cli=False))
+    """example documents per pair"""
+
+    @property
+    def cross(self) -> bool:
+        """True for a cross-field (or cross-role) audit."""
+        return any(v is not None for v in (self.x_field, self.y_field, self.x_role, self.y_role))
+
+
+@dataclass
+class ClusterOptions:
+    """Settings of ``saetools cluster`` (docs/cluster.md)."""
+
+    k: int = 5
+    """number of clusters"""
+    query: Any = dataclasses.field(default=None, metadata=cli_meta(multiple=True))
+    """cluster by the latents whose labels match this (repeatable: one per facet)"""
+    latents: Any = None
+    """cluster on these latent ids: 3,17,42"""
+    top_latents: int = 20
+    """latents kept per query"""
+    min_similarity: float | None = None
+    """label-match threshold (cosine)"""
+    rho: float = DEFAULT_RHO
+    """activity threshold"""
+    seed: int = 0
+    """spectral clustering seed"""
+    representatives: int = dataclasses.field(default=3, metadata=cli_meta(cli=False))
+    """representative documents per cluster"""
+
+
+@dataclass
+class SearchOptions:
+    """Settings of ``saetools search`` (docs/search.md)."""
+
+    like: str | None = None
+    """find documents like this example text instead"""
+    top: int = 10
+    """documents to return"""
+    top_latents: int = 10
+    """latents the query uses"""
+    min_similarity: float | None = None
+    """label-match threshold (cosine)"""
+    rerank: int | None = None
+    """rescore the first N results with an LLM"""
+
+
+@dataclass
+class LabelOptions:
+    """Settings of ``saetools label`` (docs/llm.md)."""
+
+    latents: str = "top:200"
+    """top:N (most frequently active), all, or ids like 3,17,42"""
+    candidates: int = 1
+    """labels tried per latent"""
+    seed: int = 0
+    """sampling seed"""
+
+
+@dataclass
+class LLMOptions:
+    """The LLM endpoint and how a job is run (labels, hypotheses, rerank, cluster names)."""
+
+    llm_base_url: str | None = None
+    """OpenAI-compatible endpoint (env SAETOOLS_LLM_BASE_URL; key from OPENAI_API_KEY)"""
+    llm_model: str | None = None
+    """model name (env SAETOOLS_LLM_MODEL)"""
+    llm_concurrency: int = 4
+    """parallel requests"""
+    llm_timeout: float = 60.0
+    """seconds per request"""
+    no_llm_cache: bool = dataclasses.field(default=False, metadata=cli_meta(flag_only=True))
+    """ignore and do not write the reply cache"""
+    yes: bool = dataclasses.field(default=False, metadata=cli_meta(flag_only=True, short="-y"))
+    """do not ask before a large LLM job"""
+    dry_run: bool = dataclasses.field(default=False, metadata=cli_meta(flag_only=True))
+    """only estimate the LLM job's size and cost"""
+
+    def client(self):
+        """The LLM client these options name (or the environment does)."""
+        from .llm.client import client_from_options
+
+        return client_from_options(
+            self.llm_base_url,
+            self.llm_model,
+            concurrency=self.llm_concurrency,
+            timeout=self.llm_timeout,
+            use_cache=not self.no_llm_cache,
+        )

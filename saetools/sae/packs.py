@@ -1,0 +1,82 @@
+"""The SAEs shipped inside the package, which one a reader uses by default, and what they are."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import SaetoolsError
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+DEFAULT_SAE_DIR = MODELS_DIR / "smollm2-135m-l15-topk"
+DEFAULT_EMBEDDING_SAE_DIR = MODELS_DIR / "minilm-l6-doc-topk"
+
+
+def default_sae_path(reader=None) -> Path:
+    """Folder of the SAE shipped for ``reader``: the SmolLM2 layer-15 SAE for the default
+    reader, the document-embedding SAE for MiniLM."""
+    from ..readers.defaults import is_embedding_reader
+
+    folder = DEFAULT_EMBEDDING_SAE_DIR if is_embedding_reader(reader) else DEFAULT_SAE_DIR
+    if not (folder / "cfg.json").exists():
+        raise SaetoolsError(
+            f"no default SAE for this reader is installed ({folder.name}); pass --sae DIR or "
+            "use --fit"
+        )
+    return folder
+
+
+def resolve_sae(sae=None, reader=None):
+    """``(SAE, folder)`` for an SAE object (folder None), a folder, or None (the SAE shipped for
+    ``reader``)."""
+    from .io import load_sae
+    from .models import SAE
+
+    if isinstance(sae, SAE):
+        return sae, None
+    folder = default_sae_path(reader) if sae is None else Path(sae)
+    return load_sae(folder), folder
+
+
+def describe_packs() -> list[str]:
+    """Lines describing each shipped SAE: size, reader, FVU, labels and how it was made."""
+    from ..labels import user_label_summary
+
+    folders = sorted(p for p in MODELS_DIR.glob("*") if (p / "cfg.json").exists())
+    if not folders:
+        return ["  (none shipped)"]
+    lines = []
+    for folder in folders:
+        cfg = json.loads((folder / "cfg.json").read_text())
+        meta = cfg.get("metadata", {}).get("saetools", {})
+        default = {
+            DEFAULT_SAE_DIR: " (default)",
+            DEFAULT_EMBEDDING_SAE_DIR: " (default for --reader minilm)",
+        }.get(folder, "")
+        reader_meta = meta.get("reader") or {}
+        where = (
+            "document embeddings"
+            if reader_meta.get("kind") == "embedding"
+            else f"layer {reader_meta.get('layer')}"
+        )
+        prov = {}
+        if (folder / "provenance.json").exists():
+            prov = json.loads((folder / "provenance.json").read_text())
+        ev = prov.get("training", {}).get("eval", {})
+        lines.append(
+            f"  {folder.name}{default}: {meta.get('architecture')} {cfg['d_sae']} latents"
+            f", k {meta.get('k')}, reader {cfg['metadata'].get('model_name')} {where}; "
+            f"FVU {ev.get('fvu', float('nan')):.3f}; {folder}"
+        )
+        labels = prov.get("labels")
+        if labels:
+            lines.append(
+                f"    labels: {labels['count']} {labels['source']} labels, detection F1 "
+                f"median {labels['detection_f1']['median']} on held-out text"
+            )
+        if prov.get("recipe"):
+            lines.append(f"    made by: {prov['recipe']}")
+        local = user_label_summary(folder)
+        if local:
+            lines.append(f"    labels made here: {local}")
+    return lines

@@ -1,0 +1,35 @@
+"""Text shown to people: snippets around a span, shortened cells, terminal-safe strings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+
+def snippet(
+    text: str,
+    start: int,
+    end: int,
+    width: int = 70,
+    mark: tuple[str, str] = ("[[", "]]"),
+    *,
+    ellipsis: bool = True,
+    escape: Callable[[str], str] | None = None,
+) -> str:
+    """Text around ``[start, end)`` with the span between ``mark``, whitespace flattened.
+
+    ``width`` characters are kept on each side; ``ellipsis`` adds "…" where the text was cut;
+    ``escape`` (e.g. ``html.escape``) is applied to the document's text, not to the marks.
+    """
+    lo, hi = max(0, start - width), min(len(text), end + width)
+    esc = escape or (lambda s: s)
+    body = f"{esc(text[lo:start])}{mark[0]}{esc(text[start:end])}{mark[1]}{esc(text[end:hi])}"
+    body = " ".join(body.split())
+    if not ellipsis:
+        return body
+    return ("…" if lo > 0 else "") + body + ("…" if hi < len(text) else "")
+
+
+def shorten(text: str, width: int) -> str:
+    """Cut ``text`` to ``width`` characters with an ellipsis, whitespace flattened."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= width else text[: width - 1] + "…"
