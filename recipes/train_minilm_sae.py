@@ -1,11 +1,11 @@
-"""Train, label and package the document-embedding SAE shipped for the MiniLM reader (seed 001).
+"""Train, label and package the document-embedding SAE shipped for the MiniLM reader (after "Disentangling Dense Embeddings with Sparse Autoencoders", arXiv:2408.00657).
 
     python recipes/build_training_corpus.py --wheels WHEELS --out runs/corpus
     python recipes/train_minilm_sae.py --corpus runs/corpus [--sizes 1536:32,3072:16,768:32]
 
 Each document of the training corpus becomes one all-MiniLM-L6-v2 embedding (384-d, unit
 norm); a TopK SAE is trained on them for every size in ``--sizes`` and measured on the held-out
-split (FVU, latents that never fire, planted-property recovery with the diff of issue #4). The
+split (FVU, latents that never fire, planted-property recovery with the diff). The
 ``--ship`` size (default: the first) is labelled from its top documents (keywords of whole
 documents, c-TF-IDF), scored by detection F1 on held-out documents, and copied with a
 provenance file into saetools/models/minilm-l6-doc-topk/. Seeded: a rerun writes the same

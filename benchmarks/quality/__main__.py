@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -54,8 +55,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--llm-seeds", type=int, default=1)
     parser.add_argument("--llm-rates", default="0.3", help="comma-separated planting rates")
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
-    parser.add_argument("--out", default="docs/benchmarks.md")
-    parser.add_argument("--plots", default="docs/img", help="folder for the SVG plots")
+    parser.add_argument(
+        "--out", default=None, help="page to write (default: docs/benchmarks.md for a full run)"
+    )
+    parser.add_argument(
+        "--plots", default=None, help="folder for the SVG plots (default: docs/img, full run)"
+    )
     return parser.parse_args()
 
 
@@ -139,7 +144,9 @@ def main() -> None:
     minilm = EmbeddingReader()
     results: dict = {}
     sections: list[str] = []
-    plots = Path(args.plots)
+    full = set(parts) >= set(PARTS)  # only a full run replaces the page in docs/
+    args.out = args.out or ("docs/benchmarks.md" if full else None)
+    plots = Path(args.plots or ("docs/img" if full else tempfile.mkdtemp()))
     plots.mkdir(parents=True, exist_ok=True)
     for key, loader, n in (
         ("short", short_documents, args.short_docs),
@@ -238,6 +245,10 @@ def main() -> None:
         *sections,
     ]
     text = "\n".join(page)
+    if args.out is None:
+        print("\n".join(summary_table(results, command, minutes)))
+        print(f"(a subset of the parts: docs/benchmarks.md left as it is; {minutes:.1f} min)")
+        return
     Path(args.out).write_text(text)
     print("\n".join(summary_table(results, command, minutes)))
     print(f"wrote {args.out} ({minutes:.1f} min)")

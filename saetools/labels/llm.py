@@ -1,4 +1,6 @@
-"""LLM labels for latents, scored for fidelity (seed 002 prompt; seed 001/003 scoring).
+"""LLM labels for latents, scored for fidelity (the labelling prompt follows "Interpretable
+Embeddings with Sparse Autoencoders: A Data Analysis Toolkit"; detection scoring follows
+arXiv:2408.00657 and arXiv:2309.08600).
 
 For each latent, from a store:
 
