@@ -76,9 +76,10 @@ class Source:
     layer: int | None = None
     """block whose output is read (default: the SAE's layer; 15 for smollm2-135m)"""
     reader_dtype: str = dataclasses.field(
-        default="bfloat16", metadata=cli_meta(choices=["bfloat16", "float32", "float16"])
+        default="auto", metadata=cli_meta(choices=["auto", "bfloat16", "float32", "float16"])
     )
-    """dtype the reader runs in"""
+    """dtype the reader runs in; auto: bf16 where the CPU or GPU runs it natively, else fp32
+    (measured once per machine)"""
     window: int = 512
     """tokens per window"""
     overlap: int = 64

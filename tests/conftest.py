@@ -21,7 +21,8 @@ def reader_fp32():
 
 @pytest.fixture(scope="session")
 def reader_bf16():
-    """SmolLM2-135M (embedded default) as users get it: bf16, layer 15."""
+    """SmolLM2-135M (embedded default) as users get it: layer 15, the dtype the hardware runs
+    natively (bf16 or fp32)."""
     from saetools.readers import load_reader
 
     return load_reader(quiet=True)

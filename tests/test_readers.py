@@ -118,15 +118,16 @@ def test_layer_out_of_range_is_a_clear_error():
         load_reader(None, 40, quiet=True)
 
 
-def test_bf16_default_is_close_to_fp32(reader_bf16):
+def test_bf16_is_close_to_fp32():
     from saetools.readers import load_reader
 
     text = "Cosine similarity between bf16 and fp32 activations should be very high."
+    bf16 = load_reader(None, 15, dtype="bfloat16", quiet=True)
     fp32 = load_reader(None, 15, dtype="float32", quiet=True)
-    a = next(reader_bf16.iter_activations([text])).acts.float()
+    a = next(bf16.iter_activations([text])).acts.float()
     b = next(fp32.iter_activations([text])).acts
     cos = torch.nn.functional.cosine_similarity(a, b, dim=-1)
-    assert reader_bf16.dtype == torch.bfloat16
+    assert bf16.dtype == torch.bfloat16 and bf16.describe()["dtype"] == "bfloat16"
     assert float(cos.min()) > 0.99
 
 
@@ -158,3 +159,37 @@ def test_first_use_converts_the_gguf_silently_when_quiet(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "576" and proc.stderr == ""
     assert any((tmp_path / "readers").iterdir())
+
+
+def test_auto_dtype_follows_the_measured_probe_and_is_cached(tmp_path, monkeypatch):
+    import json
+
+    import torch
+
+    from saetools.readers.base import BF16_SPEEDUP_NEEDED, cpu_dtype_probe, resolve_dtype
+
+    monkeypatch.setenv("SAETOOLS_HOME", str(tmp_path))
+    probe = cpu_dtype_probe()
+    expected = (
+        "bfloat16" if probe["bfloat16_s"] * BF16_SPEEDUP_NEEDED <= probe["float32_s"] else "float32"
+    )
+    assert probe["choice"] == expected
+    assert resolve_dtype("auto") == getattr(torch, expected)
+    cached = json.loads((tmp_path / "dtype-probe.json").read_text())
+    assert [v["choice"] for v in cached.values()] == [expected]
+    # the cached answer is used as it is (no new measurement)
+    key = next(iter(cached))
+    other = "float32" if expected == "bfloat16" else "bfloat16"
+    cached[key]["choice"] = other
+    (tmp_path / "dtype-probe.json").write_text(json.dumps(cached))
+    assert resolve_dtype("auto") == getattr(torch, other)
+    # explicit dtypes are taken as given; a corrupt cache is measured again
+    assert resolve_dtype("bfloat16") == torch.bfloat16
+    (tmp_path / "dtype-probe.json").write_text("not json")
+    assert cpu_dtype_probe()["choice"] == expected
+
+
+def test_reader_records_the_dtype_it_resolved(reader_bf16):
+    from saetools.readers.base import cpu_dtype_probe
+
+    assert reader_bf16.describe()["dtype"] == cpu_dtype_probe()["choice"]

@@ -77,7 +77,7 @@ def load_reader(
     layer: int | None = None,
     *,
     device: str | None = "cpu",
-    dtype: str = "bfloat16",
+    dtype: str = "auto",
     window: int = 512,
     overlap: int = 64,
     truncate: bool = False,

@@ -106,7 +106,7 @@ class HFReader:
         *,
         tokenizer=None,
         gguf_file: str | None = None,
-        dtype: str | torch.dtype = "bfloat16",
+        dtype: str | torch.dtype = "auto",
         device: str | None = "cpu",
         window: int = 512,
         overlap: int = 64,
@@ -117,8 +117,8 @@ class HFReader:
         revision: str | None = None,
         local_files_only: bool | None = None,
     ) -> None:
-        self.dtype = resolve_dtype(dtype)
         self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype, self.device)
         if isinstance(model, nn.Module):
             if tokenizer is None:
                 raise SaetoolsError("a tokenizer is required with a loaded model")

@@ -1,0 +1,5 @@
+"""``python -m saetools.cli``: the command line."""
+
+from . import main
+
+main()
