@@ -58,9 +58,11 @@ def train_sae(
     (``latents``, ``k``, ``architecture``, ``epochs``, ...) or :class:`Source` fields (the reader
     and the data's fields); the reader's device is the training device."""
     from .corpus import read_corpus
+    from .outputs import check_output_folder
     from .sae.config import TrainConfig
     from .sae.fit import train_on_corpus
 
+    check_output_folder(out, "--out")
     cfg = merged(config, TrainConfig, kwargs)
     source, _ = _bind(source, None, None, kwargs)
     corpus = read_corpus(data, source.field, **source.corpus_options)

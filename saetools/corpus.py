@@ -299,3 +299,10 @@ def content_key(data, field: str = "text", id_field: str | None = None, role: st
         for text in data:
             digest.update(str(text).encode("utf-8", "surrogatepass") + b"\0")
     return digest.hexdigest()[:16]
+
+
+def check_input(data) -> None:
+    """Raise a one-line error if ``data`` names a file or folder that does not exist (checked
+    before any model is loaded)."""
+    if isinstance(data, str | Path) and not Path(data).exists():
+        raise InputError("no such file", file=data)

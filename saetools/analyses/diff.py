@@ -161,8 +161,8 @@ def diff_stores(
     frame.attrs.update(
         n_a=store_a.matrix.shape[0],
         n_b=store_b.matrix.shape[0],
-        source_a=store_a.manifest["source"].get("name"),
-        source_b=store_b.manifest["source"].get("name"),
+        source_a=store_a.source_name,
+        source_b=store_b.source_name,
         options=options,
     )
     return frame

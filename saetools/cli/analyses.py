@@ -21,6 +21,7 @@ from .options import (
     HTML,
     OUT,
     QUIET,
+    check_outputs,
     confirm_llm_job,
     options_from,
     path_option,
@@ -47,6 +48,7 @@ def diff(a, b, out, html_path, n_hypotheses, verify, quiet, **kwargs) -> None:
 
     A and B are data files (encoded into a cache on first use) or stores.
     """
+    check_outputs(out, html_path)
     from ..api import diff as diff_api
     from ..report.diff_text import format_diff
 
@@ -95,6 +97,7 @@ def correlate(data, out, html_path, quiet, **kwargs) -> None:
     With --x-field/--y-field (or --x-role/--y-role) pairs one field's latents with the other's;
     with --with-column pairs latents with the values of a metadata column.
     """
+    check_outputs(out, html_path)
     from ..api import correlate as correlate_api
     from ..report.analyses_text import format_correlate
 
@@ -124,6 +127,7 @@ def cluster(data, llm_names, out, html_path, quiet, **kwargs) -> None:
 
     --out writes one row per document (id, cluster).
     """
+    check_outputs(out, html_path)
     from ..api import cluster as cluster_api
     from ..report.analyses_text import format_clusters
 
@@ -161,6 +165,7 @@ def cluster(data, llm_names, out, html_path, quiet, **kwargs) -> None:
 @QUIET
 def search(data, query, out, html_path, quiet, **kwargs) -> None:
     """Documents of DATA (a data file or store) that have the property QUERY, best first."""
+    check_outputs(out, html_path)
     from ..api import search as search_api
     from ..report.analyses_text import format_search
 

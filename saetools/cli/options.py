@@ -99,6 +99,15 @@ def confirm_llm_job(estimate, llm_options) -> bool:
     return True
 
 
+def check_outputs(out, html_path) -> None:
+    """Refuse ``--out``/``--html`` paths that cannot be written, before any work is done."""
+    from ..outputs import check_output_file
+    from ..report.tables import TABLE_SUFFIXES
+
+    check_output_file(out, "--out", TABLE_SUFFIXES)
+    check_output_file(html_path, "--html")
+
+
 def write_outputs(
     frame, out, html_path, quiet: bool, html_writer, text: str | None = None, client=None
 ) -> None:

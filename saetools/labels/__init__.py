@@ -33,8 +33,50 @@ def label_rows(sae_folder: str | Path | None, *, fingerprint: str | None = None)
     rows = []
     for path in paths:
         if path.exists():
-            with open(path) as fh:
-                rows.extend(json.loads(line) for line in fh if line.strip())
+            rows.extend(read_label_file(path))
+    return rows
+
+
+def read_label_file(path: str | Path) -> list[dict]:
+    """The rows of a ``labels.jsonl``, each checked: a JSON object with an integer ``latent``
+    (>= 0) and a string ``label``. A bad line is a one-line error naming the file, the line and
+    the field: skipping it would silently change which label an analysis shows."""
+    from ..errors import InputError
+
+    rows = []
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"not valid JSON ({exc.msg})", file=path, line=number) from None
+            if not isinstance(row, dict):
+                raise InputError("expected a JSON object", file=path, line=number)
+            latent = row.get("latent")
+            if isinstance(latent, bool) or not isinstance(latent, int) or latent < 0:
+                raise InputError(
+                    f"expected a non-negative integer, got {latent!r}",
+                    file=path,
+                    line=number,
+                    field="latent",
+                )
+            if row.get("label") is not None and not isinstance(row["label"], str):
+                raise InputError(
+                    f"expected a string, got {row['label']!r}",
+                    file=path,
+                    line=number,
+                    field="label",
+                )
+            score = row.get("score")
+            if score is not None and (
+                isinstance(score, bool) or not isinstance(score, int | float)
+            ):
+                raise InputError(
+                    f"expected a number, got {score!r}", file=path, line=number, field="score"
+                )
+            rows.append(row)
     return rows
 
 
@@ -65,10 +107,7 @@ def write_user_labels(
 
     path = user_labels_path(sae_folder, fingerprint=fingerprint)
     path.parent.mkdir(parents=True, exist_ok=True)
-    existing = []
-    if path.exists():
-        with open(path) as fh:
-            existing = [json.loads(line) for line in fh if line.strip()]
+    existing = read_label_file(path) if path.exists() else []
     replaced = {(r["latent"], r.get("source"), r.get("model")) for r in rows}
     kept = [r for r in existing if (r["latent"], r.get("source"), r.get("model")) not in replaced]
     merged = sorted(kept + list(rows), key=lambda r: (r["latent"], str(r.get("source"))))
@@ -139,11 +178,8 @@ def user_label_summary(folder) -> str | None:
     if not path.exists():
         return None
     by_model: dict[str, list] = defaultdict(list)
-    with open(path) as fh:
-        for line in fh:
-            if line.strip():
-                row = json.loads(line)
-                by_model[str(row.get("model"))].append(row)
+    for row in read_label_file(path):
+        by_model[str(row.get("model"))].append(row)
     parts = []
     for model, rows in sorted(by_model.items()):
         scores = sorted(r["score"] for r in rows if r.get("score_kind") == "fidelity_f1_heldout")

@@ -82,7 +82,7 @@ def document_terms(text: str, stop: frozenset[str]) -> Counter:
 
 def is_document_store(store) -> bool:
     """True when the store holds one vector per document (a sentence-embedding reader)."""
-    return (store.manifest.get("reader") or {}).get("kind") == "embedding"
+    return (store.reader_spec or {}).get("kind") == "embedding"
 
 
 def keyword_labels(store, top: int = 20, source: str = "keywords") -> list[dict]:

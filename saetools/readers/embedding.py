@@ -71,6 +71,11 @@ class EmbeddingReader:
             "normalize": self.normalize,
         }
 
+    @property
+    def chunk_docs(self) -> int:
+        """Documents embedded together (see :attr:`saetools.readers.HFReader.chunk_docs`)."""
+        return max(self.batch_size * 8, 256)
+
     def embed(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         """Embeddings ``[n, d_model]`` (float32), unit-normalised unless ``normalize=False``."""
         return self.model.encode(
@@ -85,7 +90,7 @@ class EmbeddingReader:
         self, texts: Sequence[str], progress: bool = False
     ) -> Iterator[TokenActivations]:
         """Yield one single-row :class:`TokenActivations` per text, spanning the whole text."""
-        step = max(self.batch_size * 8, 256)
+        step = self.chunk_docs
         for lo in range(0, len(texts), step):
             chunk = texts[lo : lo + step]
             vectors = torch.from_numpy(self.embed(chunk, progress=progress))

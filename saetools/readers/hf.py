@@ -98,6 +98,9 @@ class HFReader:
     """
 
     kind = "hf"
+    chunk_docs = 256
+    """Documents tokenised and batched together; a caller that wants reproducible values reads
+    in chunks aligned to multiples of this from the first document."""
 
     def __init__(
         self,
@@ -206,11 +209,12 @@ class HFReader:
         ]
 
     def iter_activations(
-        self, texts: Sequence[str], progress: bool = False, docs_per_step: int = 256
+        self, texts: Sequence[str], progress: bool = False, docs_per_step: int | None = None
     ) -> Iterator[TokenActivations]:
         """Yield the token activations of each text, in order (see :class:`TokenActivations`)."""
         from tqdm.auto import tqdm
 
+        docs_per_step = docs_per_step or self.chunk_docs
         bar = tqdm(total=len(texts), desc="reading", unit="doc", disable=not progress)
         for lo in range(0, len(texts), docs_per_step):
             chunk = texts[lo : lo + docs_per_step]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .tables import shorten
+from ..text import shorten
 
 
 def format_correlate(frame: pd.DataFrame, top: int = 20, examples: bool = True) -> str:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..text import snippet
-from .tables import shorten
+from ..text import shorten, snippet
 
 
 def format_diff(frame: pd.DataFrame, top: int = 10, examples: bool = True) -> str:

@@ -8,15 +8,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import SaetoolsError
+from ..outputs import check_output_file
+
+TABLE_SUFFIXES = (".csv", ".jsonl")
 
 
 def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
     """Write ``frame`` as CSV or JSONL (by suffix), atomically; list cells become JSON."""
     path = Path(path)
+    check_output_file(path, "--out", TABLE_SUFFIXES)
     suffix = path.suffix.lower()
-    if suffix not in (".csv", ".jsonl"):
-        raise SaetoolsError(f"{path}: --out must end in .csv or .jsonl")
     out = frame.copy()
     tmp = path.with_name(path.name + ".tmp")
     if suffix == ".csv":
@@ -28,9 +29,3 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
         out.to_json(tmp, orient="records", lines=True, force_ascii=False)
     os.replace(tmp, path)
     return path
-
-
-def shorten(text: str, width: int) -> str:
-    """Cut ``text`` to ``width`` characters with an ellipsis."""
-    text = " ".join(str(text).split())
-    return text if len(text) <= width else text[: width - 1] + "…"

@@ -10,9 +10,10 @@ import hashlib
 import json
 from pathlib import Path
 
-from ..corpus import content_key, read_corpus
+from ..corpus import check_input, content_key, read_corpus
 from ..errors import SaetoolsError
 from ..options import EncodeOptions, Source
+from ..outputs import check_output_folder
 from .manifest import read_manifest
 from .reader import Store, open_store
 from .writer import DEFAULT_MIN_CONTRIBUTION, DEFAULT_SHARD_DOCS, encode_corpus, sae_identity
@@ -45,6 +46,9 @@ def encode(
     already loaded reader (else ``source`` names it).
     """
     source, options = source or Source(), options or EncodeOptions()
+    check_input(data)
+    if out is not None:
+        check_output_folder(out, "--out")
     data = as_texts(data)
     model, sae_folder = source.open_sae()
     reader = reader or source.open_reader(model.cfg.reader, progress=progress)
@@ -64,7 +68,7 @@ def encode(
 
         out = saetools_home() / "stores" / hashlib.sha256(key.encode()).hexdigest()[:20]
         if is_store(out) and read_manifest(Path(out)).get("complete"):
-            return open_store(out)
+            return _as_given(open_store(out), data, sae_folder)
     corpus = read_corpus(data, source.field, **source.corpus_options)
     encode_corpus(
         corpus,
@@ -78,14 +82,30 @@ def encode(
         overwrite=options.overwrite,
         progress=progress,
     )
-    return open_store(out)
+    return _as_given(open_store(out), data, sae_folder)
 
 
-def store_for(data, source: Source | None = None, *, reader=None, progress: bool = True) -> Store:
+def _as_given(store: Store, data, sae_folder) -> Store:
+    """The store, reporting the data file and the SAE folder the user named."""
+    if isinstance(data, str | Path):
+        store.given_source = str(data)
+    if sae_folder is not None:
+        store.given_sae = Path(sae_folder).resolve()
+    return store
+
+
+def store_for(
+    data,
+    source: Source | None = None,
+    *,
+    reader=None,
+    options: EncodeOptions | None = None,
+    progress: bool = True,
+) -> Store:
     """The store of ``data``: opened if it is a store folder, else encoded into the cache."""
     if is_store(data):
         return open_store(data)
-    return encode(data, source=source, reader=reader, progress=progress)
+    return encode(data, source=source, options=options, reader=reader, progress=progress)
 
 
 def texts_of(data, source: Source) -> list[str]:
@@ -97,29 +117,63 @@ def texts_of(data, source: Source) -> list[str]:
 
 def store_pair(a, b, source: Source | None = None, *, fit=False, seed=0, progress=True):
     """The stores of the two sides of a diff, checked comparable. Raw data is encoded with one
-    reader (loaded once); ``fit`` first trains an SAE on A and B together (raw data only)."""
+    reader (loaded once): the reader, SAE and pooling of the other side when that side is a
+    store, else ``source``'s. ``fit`` first trains an SAE on A and B together (raw data only)."""
+    from dataclasses import replace
+
     source = source or Source()
+    check_input(a)
+    check_input(b)
     if fit and (is_store(a) or is_store(b)):
         raise SaetoolsError("--fit needs raw data files, not stores (they are already encoded)")
-    reader = None
-    if not (is_store(a) and is_store(b)):
+    if is_store(a) and is_store(b):
+        store_a, store_b = open_store(a), open_store(b)
+        store_a.check_comparable(store_b)
+        return store_a, store_b
+    reader, options = None, None
+    given = [open_store(side) for side in (a, b) if is_store(side)]
+    if given:
+        source, reader, options = _like_store(given[0], source, progress)
+    else:
         fallback = None if fit else source.open_sae()[0].cfg.reader
         reader = source.open_reader(fallback, progress=progress)
-        if fit:
-            from dataclasses import replace
+    if fit:
+        from ..sae.fit import fit_sae_for
 
-            from ..sae.fit import fit_sae_for
-
-            folder = fit_sae_for(
-                texts_of(a, source),
-                texts_of(b, source),
-                reader=reader,
-                progress=progress,
-                seed=seed,
-            )
-            source = replace(source, sae=folder)
+        folder = fit_sae_for(
+            texts_of(a, source), texts_of(b, source), reader=reader, progress=progress, seed=seed
+        )
+        source = replace(source, sae=folder)
     store_a, store_b = (
-        store_for(side, source, reader=reader, progress=progress) for side in (a, b)
+        store_for(side, source, reader=reader, options=options, progress=progress)
+        for side in (a, b)
     )
     store_a.check_comparable(store_b)
     return store_a, store_b
+
+
+def _like_store(store: Store, source: Source, progress: bool):
+    """``(source, reader, options)`` that encode new data as ``store`` was encoded: its SAE
+    (an SAE named in ``source`` must be the same one), its reader unless ``source`` names one,
+    and its pooling."""
+    from dataclasses import replace
+
+    if store.sae_path is None:
+        raise SaetoolsError(
+            f"{store.folder}: the store does not record where its SAE is; encode both sides"
+        )
+    if source.sae is not None:
+        from ..sae.io import folder_fingerprint
+
+        if folder_fingerprint(source.sae) != store.sae_fingerprint:
+            raise SaetoolsError(
+                f"{source.sae}: not the SAE {store.folder} was encoded with ({store.sae_path}); "
+                "leave out --sae to encode the other side with the store's SAE"
+            )
+    source = replace(source, sae=source.sae or store.sae_path)
+    if source.reader is None and source.layer is None:
+        reader = store.open_reader(device=source.device, progress=progress)
+    else:
+        reader = source.open_reader(store.load_sae().cfg.reader, progress=progress)
+    minimum = store.manifest.get("pooling", {}).get("min_contribution", 0.0)
+    return source, reader, EncodeOptions(min_contribution=minimum)

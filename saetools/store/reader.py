@@ -68,9 +68,18 @@ class Store:
             f"nnz={self.manifest['nnz']})"
         )
 
+    given_sae: Path | None = None
+    """The SAE folder the user named when this store was opened for data (its labels are the
+    ones to show); None: the folder the manifest records."""
+    given_source: str | None = None
+    """The data file the user named when this (cached) store was opened for it."""
+
     @property
     def sae_path(self) -> Path | None:
-        """Folder of the SAE the store was encoded with, as recorded (None for an SAE object)."""
+        """Folder of the SAE whose labels apply: the one the user named, else the one the
+        encode recorded (None for an SAE object)."""
+        if self.given_sae is not None:
+            return self.given_sae
         path = self.manifest["sae"].get("path")
         return None if path is None else Path(path)
 
@@ -86,8 +95,9 @@ class Store:
 
     @property
     def source_name(self) -> str | None:
-        """The data file (or ``<list>``) the documents were read from."""
-        return self.manifest["source"].get("name")
+        """The data file (or ``<list>``) the documents were read from: the one the user named,
+        not the first file with the same content that filled the cache."""
+        return self.given_source or self.manifest["source"].get("name")
 
     @property
     def identity(self) -> dict:

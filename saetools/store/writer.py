@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from safetensors.numpy import save_file
 from .. import __version__
 from ..corpus import Corpus
 from ..errors import SaetoolsError
+from ..outputs import default_file_mode
 from .manifest import FORMAT, FORMAT_VERSION, MANIFEST, identity, read_manifest, write_json_atomic
 from .pooling import max_pool
 from .reader import concat_or_empty
@@ -43,7 +45,7 @@ def sae_identity(sae, sae_path: str | Path | None) -> dict:
     from ..sae.io import sae_fingerprint
 
     return {
-        "path": None if sae_path is None else str(sae_path),
+        "path": None if sae_path is None else str(Path(sae_path).resolve()),
         "fingerprint": sae_fingerprint(sae),
         "architecture": sae.cfg.architecture,
         "d_in": sae.cfg.d_in,
@@ -87,6 +89,7 @@ def _write_shard(path: Path, pooled: list, dtype: type, d_sae: int) -> int:
     save_file(tensors, str(tmp))
     with open(tmp, "rb+") as fh:
         os.fsync(fh.fileno())
+    os.chmod(tmp, default_file_mode())  # safetensors writes 0600; a store is shared like others
     os.replace(tmp, path)
     return int(indptr[-1])
 
@@ -108,14 +111,65 @@ def encode_corpus(
     """Encode ``corpus`` into a store at ``out`` (resuming an interrupted run of the same job).
 
     Returns the store folder. A store of other documents, reader, SAE or pooling at ``out`` is an
-    error unless ``overwrite``.
+    error unless ``overwrite``. Concurrent encodes into one folder take turns (a lock file).
     """
-    from tqdm.auto import tqdm
-
     from ..sae.io import check_compatible
 
     check_compatible(sae, reader, sae_path)
     folder = Path(out)
+    with store_lock(folder):
+        return _encode_locked(
+            corpus,
+            reader,
+            sae,
+            folder,
+            sae_path,
+            source,
+            shard_docs,
+            min_contribution,
+            value_dtype,
+            overwrite,
+            progress,
+        )
+
+
+@contextmanager
+def store_lock(folder: Path):
+    """Hold an exclusive lock on the store at ``folder`` (a file beside it) while writing; a
+    second encode into the same folder says so and waits, then finds the work done."""
+    import fcntl
+    import sys
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    path = folder.parent / f".{folder.name}.lock"
+    with open(path, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"waiting: another encode is writing {folder}", file=sys.stderr, flush=True)
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _encode_locked(
+    corpus,
+    reader,
+    sae,
+    folder,
+    sae_path,
+    source,
+    shard_docs,
+    min_contribution,
+    value_dtype,
+    overwrite,
+    progress,
+) -> Path:
+    """:func:`encode_corpus` once the store is locked."""
+    from tqdm.auto import tqdm
+
     dtype = {"float16": np.float16, "float32": np.float32}[value_dtype]
     manifest = {
         "format": FORMAT,
@@ -160,29 +214,36 @@ def encode_corpus(
     texts = [d.text for d in corpus.documents]
     start = manifest["shards"][-1]["rows"][1] if manifest["shards"] else 0
     bar = tqdm(total=len(texts), initial=start, desc="encoding", unit="doc", disable=not progress)
+    # The reader batches documents in chunks of ``chunk_docs`` counted from document 0, whatever
+    # the shard size, and a resumed run re-reads the start of its chunk: values never depend on
+    # --shard-docs or on where a run was interrupted.
+    align = max(int(getattr(reader, "chunk_docs", 1)), 1)
+    read_from = start - start % align
+    stream = reader.iter_activations(texts[read_from:])
+    pooled, lo = [], start
     with torch.inference_mode():
-        for lo in range(start, len(texts), shard_docs):
-            hi = min(lo + shard_docs, len(texts))
-            pooled = []
-            for item in reader.iter_activations(texts[lo:hi]):
-                x = item.acts.float()
-                codes = sae.encode(x)
-                pooled.append(
-                    max_pool(
-                        codes,
-                        item.offsets,
-                        sae.cfg.d_sae,
-                        x.norm(dim=-1),
-                        decoder_norms,
-                        min_contribution,
-                    )
+        for row, item in enumerate(stream, start=read_from):
+            if row < start:
+                continue
+            x = item.acts.float()
+            pooled.append(
+                max_pool(
+                    sae.encode(x),
+                    item.offsets,
+                    sae.cfg.d_sae,
+                    x.norm(dim=-1),
+                    decoder_norms,
+                    min_contribution,
                 )
-                bar.update(1)
-            name = f"acts/shard-{len(manifest['shards']):05d}.safetensors"
-            nnz = _write_shard(folder / name, pooled, dtype, sae.cfg.d_sae)
-            manifest["shards"].append({"file": name, "rows": [lo, hi], "nnz": nnz})
-            manifest["nnz"] += nnz
-            write_json_atomic(folder / MANIFEST, manifest)
+            )
+            bar.update(1)
+            if len(pooled) == shard_docs or row == len(texts) - 1:
+                name = f"acts/shard-{len(manifest['shards']):05d}.safetensors"
+                nnz = _write_shard(folder / name, pooled, dtype, sae.cfg.d_sae)
+                manifest["shards"].append({"file": name, "rows": [lo, row + 1], "nnz": nnz})
+                manifest["nnz"] += nnz
+                write_json_atomic(folder / MANIFEST, manifest)
+                pooled, lo = [], row + 1
     bar.close()
     from .reader import Store, write_top_examples
 

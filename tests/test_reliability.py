@@ -1,0 +1,183 @@
+"""Awkward and hostile situations: bad label files, outputs that cannot be written, labels that
+must follow their SAE, store file modes, batching-independent values, a store diffed against
+raw data, and concurrent encodes into one store."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import saetools
+from saetools.errors import InputError
+
+from .helpers import cli_error, write_jsonl
+
+TEXTS = [
+    f"Document {i}: the {w} is a tool used for {u}."
+    for i, (w, u) in enumerate(
+        [("hammer", "nails"), ("saw", "wood"), ("kettle", "water"), ("pen", "writing")] * 6
+    )
+]
+
+
+@pytest.fixture(scope="module")
+def small_sae(tmp_path_factory):
+    """A random TopK SAE for the default reader (layer 15), with a labels.jsonl."""
+    from saetools.sae.io import save_sae
+    from saetools.sae.models import SAEConfig, build_sae
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("sae") / "small"
+    cfg = SAEConfig("topk", 576, 256, 8, reader={"name": "smollm2-135m", "layer": 15})
+    save_sae(build_sae(cfg), folder, dtype=torch.float32)
+    write_jsonl(
+        folder / "labels.jsonl",
+        [{"latent": j, "label": f"first label {j}", "source": "keywords"} for j in range(256)],
+    )
+    return folder
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_a_bad_labels_line_is_one_error_naming_file_line_and_field(tmp_path, small_sae):
+    from saetools.labels import load_labels
+
+    folder = tmp_path / "sae"
+    shutil.copytree(small_sae, folder)
+    good = {"latent": 1, "label": "fine"}
+    for bad, fragment in [
+        ("{not json", "not valid JSON"),
+        ('{"latent": "x", "label": "y"}', "field 'latent'"),
+        ('{"latent": -3, "label": "y"}', "field 'latent'"),
+        ('{"latent": 2, "label": 7}', "field 'label'"),
+        ("[1, 2]", "expected a JSON object"),
+    ]:
+        (folder / "labels.jsonl").write_text(json.dumps(good) + "\n" + bad + "\n")
+        with pytest.raises(InputError) as info:
+            load_labels(folder)
+        message = str(info.value)
+        assert f"{folder / 'labels.jsonl'}:2" in message and fragment in message
+        assert "\n" not in message
+
+
+def test_labels_follow_the_sae_named_not_the_cached_store_or_the_working_directory(
+    tmp_path, small_sae, reader_bf16, monkeypatch
+):
+    from saetools.labels import labels_of_store
+
+    copy = tmp_path / "copy"
+    shutil.copytree(small_sae, copy)
+    write_jsonl(copy / "labels.jsonl", [{"latent": j, "label": f"copy {j}"} for j in range(256)])
+    first = saetools.encode(TEXTS, reader=reader_bf16, sae=small_sae, progress=False)
+    again = saetools.encode(TEXTS, reader=reader_bf16, sae=copy, progress=False)
+    assert first.folder == again.folder  # same weights: one cached store
+    assert labels_of_store(first)[3] == "first label 3"
+    assert labels_of_store(again)[3] == "copy 3"
+    # the store records the SAE's absolute path: labels do not depend on the working directory
+    monkeypatch.chdir(tmp_path)
+    relative = os.path.relpath(small_sae, tmp_path)
+    out = saetools.encode(
+        TEXTS[:8], tmp_path / "rel", reader=reader_bf16, sae=relative, progress=False
+    )
+    monkeypatch.chdir(tmp_path.parent)
+    assert labels_of_store(saetools.open_store(out.folder))[3] == "first label 3"
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["encode", "{data}", "--out", "{file}", "--reader", "/no/such/model"], "existing file"),
+        (
+            ["diff", "{data}", "{data}", "--html", "/no/such/dir/r.html", "--reader", "/no/such"],
+            "no such folder /no/such/dir",
+        ),
+        (
+            ["diff", "{data}", "{data}", "--out", "{tmp}/rows.txt", "--reader", "/no/such"],
+            "must end in .csv or .jsonl",
+        ),
+        (["search", "{data}", "q", "--out", "{tmp}", "--reader", "/no/such"], "is a folder"),
+        (["diff", "{tmp}/missing.jsonl", "{data}", "--reader", "/no/such"], "no such file"),
+        (["train", "{data}", "--out", "{file}", "--reader", "/no/such"], "existing file"),
+    ],
+)
+def test_outputs_and_inputs_are_checked_before_any_model_loads(tmp_path, args, fragment):
+    data = write_jsonl(tmp_path / "d.jsonl", [{"text": t} for t in TEXTS[:4]])
+    existing = tmp_path / "exists.txt"
+    existing.write_text("x")
+    values = {"data": data, "file": existing, "tmp": tmp_path}
+    # a reader that cannot load: any error about it would mean a model was tried first
+    message = cli_error(*[a.format(**values) for a in args])
+    assert fragment in message and "/no/such/model" not in message
+
+
+def test_store_files_share_one_mode_and_values_do_not_depend_on_shard_size(
+    tmp_path, small_sae, reader_bf16
+):
+    data = write_jsonl(tmp_path / "d.jsonl", [{"text": t} for t in TEXTS])
+    one = saetools.encode(data, tmp_path / "a", reader=reader_bf16, sae=small_sae, progress=False)
+    many = saetools.encode(
+        data, tmp_path / "b", reader=reader_bf16, sae=small_sae, shard_docs=5, progress=False
+    )
+    assert len(one.manifest["shards"]) == 1 and len(many.manifest["shards"]) == 5
+    files = [p for p in (tmp_path / "b").rglob("*") if p.is_file()]
+    assert any(p.suffix == ".safetensors" for p in files)
+    assert {_mode(p) for p in files} == {_mode(tmp_path / "b" / "manifest.json")}
+    assert (one.matrix != many.matrix).nnz == 0
+    assert np.array_equal(one.spans, many.spans)
+
+
+def test_diff_of_a_store_and_a_file_encodes_the_file_like_the_store(
+    tmp_path, small_sae, reader_bf16
+):
+    a = saetools.encode(
+        TEXTS[:12], tmp_path / "a", reader=reader_bf16, sae=small_sae, progress=False
+    )
+    b = write_jsonl(tmp_path / "b.jsonl", [{"text": t.upper()} for t in TEXTS[12:]])
+    frame = saetools.diff(a.folder, b, progress=False)
+    assert len(frame) == 256  # the store's SAE, not the shipped 4,608-latent one
+    assert frame.attrs["source_b"] == str(b)
+    other = tmp_path / "other"
+    from saetools.sae.io import save_sae
+    from saetools.sae.models import SAEConfig, build_sae
+
+    save_sae(build_sae(SAEConfig("topk", 576, 256, 8)), other, dtype=torch.float32)
+    message = cli_error("diff", a.folder, b, "--sae", other)
+    assert "not the SAE" in message and str(a.folder) in message
+
+
+def test_an_encode_into_a_locked_store_waits_for_the_lock(tmp_path, small_sae):
+    from saetools.store.writer import store_lock
+
+    data = write_jsonl(tmp_path / "d.jsonl", [{"text": t} for t in TEXTS])
+    out = tmp_path / "s"
+    command = [
+        sys.executable,
+        "-m",
+        "saetools.cli",
+        "encode",
+        str(data),
+        "--out",
+        str(out),
+        "--sae",
+        str(small_sae),
+        "--quiet",
+    ]
+    with store_lock(out):  # another encode holds the store
+        proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+        first = proc.stderr.readline()  # blocks until the encode reports that it waits
+        assert first.startswith("waiting: another encode is writing") and str(out) in first
+        assert proc.poll() is None and not (out / "manifest.json").exists()
+    _, rest = proc.communicate(timeout=600)
+    assert proc.returncode == 0, rest
+    store = saetools.open_store(out)
+    assert store.manifest["complete"] and len(store) == len(TEXTS)
