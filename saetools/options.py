@@ -88,6 +88,8 @@ class Source:
     """read only the first window of each document"""
     outlier_ratio: float = 10.0
     """drop sink-like tokens with norm above this many times the median (0: keep)"""
+    max_tokens_per_doc: int | None = None
+    """read at most this many tokens of each document (the output notes how many were cut)"""
     sae: Any = None
     """SAE folder (default: the shipped SAE for the reader; API: also an SAE object)"""
     device: str = "cpu"
@@ -102,6 +104,7 @@ class Source:
             "overlap": self.overlap,
             "truncate": self.truncate,
             "outlier_ratio": self.outlier_ratio or None,
+            "max_tokens": self.max_tokens_per_doc,
         }
 
     def open_reader(self, fallback: dict | None = None, *, progress: bool = True):

@@ -181,3 +181,67 @@ def test_an_encode_into_a_locked_store_waits_for_the_lock(tmp_path, small_sae):
     assert proc.returncode == 0, rest
     store = saetools.open_store(out)
     assert store.manifest["complete"] and len(store) == len(TEXTS)
+
+
+def test_a_long_document_read_in_parts_pools_as_if_read_whole(tmp_path, small_sae, reader_bf16):
+    long_text = " ".join(f"Sentence {i} tells of the {TEXTS[i % 24][12:]}" for i in range(300))
+    texts = [TEXTS[0], long_text, TEXTS[1]]
+    saved = (reader_bf16.stream_tokens, reader_bf16.token_budget)
+    try:
+        reader_bf16.token_budget = reader_bf16.window  # one window per batch on both paths
+        whole = saetools.encode(
+            texts, tmp_path / "whole", reader=reader_bf16, sae=small_sae, progress=False
+        )
+        reader_bf16.stream_tokens = 600  # the long document (~4,000 tokens) now comes in parts
+        parts = list(reader_bf16.iter_parts(texts))
+        assert [d for d, _, _ in parts].count(1) > 3 and [last for d, _, last in parts if d == 1][
+            -1
+        ]
+        streamed = saetools.encode(
+            texts, tmp_path / "streamed", reader=reader_bf16, sae=small_sae, progress=False
+        )
+    finally:
+        reader_bf16.stream_tokens, reader_bf16.token_budget = saved
+    assert whole.matrix.nnz > 0
+    assert (whole.matrix != streamed.matrix).nnz == 0
+    assert np.array_equal(whole.spans, streamed.spans)
+
+
+def test_a_50_mb_document_is_cut_in_bounded_memory(tmp_path, small_sae):
+    data = tmp_path / "big.jsonl"
+    data.write_text(json.dumps({"text": "lorem ipsum dolor sit amet " * 2_000_000}) + "\n")
+    assert data.stat().st_size > 50_000_000
+    script = (
+        "import resource, sys\n"
+        "from saetools.cli import main\n"
+        "try:\n    main()\n"
+        "finally:\n"
+        "    print('peak_rss_kb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,"
+        " file=sys.stderr)\n"
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            script,
+            "encode",
+            str(data),
+            "--out",
+            str(tmp_path / "s"),
+            "--sae",
+            str(small_sae),
+            "--max-tokens-per-doc",
+            "2000",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "note: 1 document(s) cut at 2,000 tokens" in proc.stderr
+    assert "tok" in proc.stderr  # progress counts tokens
+    peak_gb = int(proc.stderr.rsplit("peak_rss_kb", 1)[1].split()[0]) / 1e6
+    assert peak_gb < 3.0, f"peak RSS {peak_gb:.2f} GB"
+    store = saetools.open_store(tmp_path / "s")
+    assert store.manifest["cut_docs"] == 1 and store.manifest["reader"]["max_tokens"] == 2000
+    assert store.spans[:, 1].max() < 20_000  # only the first 2,000 tokens were read

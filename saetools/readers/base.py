@@ -150,3 +150,13 @@ def resolve_device(device: str | None) -> torch.device:
 
         raise SaetoolsError(f"device '{device}' requested but CUDA is not available")
     return torch.device(device)
+
+
+def iter_parts(reader, texts: Sequence[str]) -> Iterator[tuple[int, TokenActivations, bool]]:
+    """``(doc, part, last)`` for every document: the reader's own parts where it reads long
+    documents in parts (:meth:`saetools.readers.HFReader.iter_parts`), else one part each."""
+    if hasattr(reader, "iter_parts"):
+        yield from reader.iter_parts(texts)
+        return
+    for doc, item in enumerate(reader.iter_activations(texts)):
+        yield doc, item, True

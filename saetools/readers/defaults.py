@@ -83,6 +83,7 @@ def load_reader(
     truncate: bool = False,
     token_budget: int = 8192,
     outlier_ratio: float | None = 10.0,
+    max_tokens: int | None = None,
     quiet: bool = False,
 ):
     """Build a reader from a name.
@@ -111,6 +112,7 @@ def load_reader(
         truncate=truncate,
         token_budget=token_budget,
         outlier_ratio=outlier_ratio,
+        max_tokens=max_tokens,
     )
     if name.lower() == DEFAULT_READER:
         folder = convert_gguf(smollm2_gguf_path(), quiet=quiet)
@@ -152,6 +154,7 @@ def reader_from_description(info: dict, *, device: str | None = "cpu", quiet: bo
         overlap=info.get("overlap", 64),
         truncate=info.get("truncate", False),
         outlier_ratio=info.get("outlier_ratio"),
+        max_tokens=info.get("max_tokens"),
         quiet=quiet,
     )
 

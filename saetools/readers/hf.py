@@ -5,10 +5,16 @@ block above it ever runs. Documents are tokenised without special tokens, cut in
 overlap, and each window is prefixed by one sink token (BOS, else EOS) whose position is dropped:
 the first position of a sequence carries norms ~100x the rest. A few other tokens behave like that
 sink too (SmolLM2: ~0.03% of tokens, norms of 2,000-27,000 against a median of ~170); tokens
-whose norm exceeds ``outlier_ratio`` times the median of the documents read together are dropped
-as well (never a document's last remaining token), since one of them outweighs thousands of
-ordinary tokens in any reconstruction loss. Windows are sorted by length and packed into batches
-under a token budget, so there is little padding.
+whose norm exceeds ``outlier_ratio`` times the median token norm of a fixed calibration text
+(read once per reader) are dropped as well (never all tokens of a part), since one of them
+outweighs thousands of ordinary tokens in any reconstruction loss; the limit depends on nothing
+else that is read, so a document's vectors do not depend on its neighbours. Windows are sorted
+by length and packed into batches under a token budget, so there is little padding.
+
+Memory is bounded by the batch, not the document: texts longer than ``BLOCK_CHARS`` are
+tokenised block by block (cut at whitespace), documents longer than ``stream_tokens`` tokens are
+read a group of windows at a time and yielded in parts (:meth:`HFReader.iter_parts`), and
+``max_tokens`` cuts documents (counted in ``cut_docs``).
 """
 
 from __future__ import annotations
@@ -98,6 +104,10 @@ class HFReader:
     """
 
     kind = "hf"
+    stream_tokens = 8192
+    """Documents longer than this many tokens are read and yielded in parts."""
+    chunk_tokens = 65536
+    """At most this many tokens of short documents are read together."""
     chunk_docs = 256
     """Documents tokenised and batched together; a caller that wants reproducible values reads
     in chunks aligned to multiples of this from the first document."""
@@ -116,6 +126,7 @@ class HFReader:
         truncate: bool = False,
         token_budget: int = 8192,
         outlier_ratio: float | None = 10.0,
+        max_tokens: int | None = None,
         name: str | None = None,
         revision: str | None = None,
         local_files_only: bool | None = None,
@@ -146,6 +157,11 @@ class HFReader:
         plan_windows(1, self.window, self.overlap, self.truncate)  # validates window/overlap
         self.token_budget = int(token_budget)
         self.outlier_ratio = outlier_ratio
+        if max_tokens is not None and max_tokens < 1:
+            raise SaetoolsError(f"max_tokens must be at least 1, got {max_tokens}")
+        self.max_tokens = max_tokens
+        self.cut_docs = 0  # documents cut at max_tokens so far
+        self._outlier_limit: float | None = None
         tok = self.tokenizer
         self.sink_id = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
         pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
@@ -167,6 +183,8 @@ class HFReader:
             "overlap": self.overlap,
             "truncate": self.truncate,
             "outlier_ratio": self.outlier_ratio,
+            "outlier_rule": "calibration",
+            "max_tokens": self.max_tokens,
         }
 
     def _capture(self, module, args, output):
@@ -208,61 +226,183 @@ class HFReader:
             for ids, offsets in zip(enc["input_ids"], enc["offset_mapping"], strict=True)
         ]
 
-    def iter_activations(
+    def tokenize_long(self, text: str, limit: int | None = None) -> tuple[list[int], np.ndarray]:
+        """:meth:`tokenize` of a long text block by block (``BLOCK_CHARS`` characters, cut at
+        whitespace), stopping once ``limit`` tokens are read: memory grows with the tokens kept,
+        not with the text."""
+        ids: list[int] = []
+        offsets: list[np.ndarray] = []
+        lo = 0
+        while lo < len(text) and (limit is None or len(ids) < limit):
+            hi = min(lo + BLOCK_CHARS, len(text))
+            if hi < len(text):
+                cut = max(text.rfind(" ", lo, hi), text.rfind("\n", lo, hi))
+                hi = cut if cut > lo else hi
+            block_ids, block_offsets = self.tokenize_many([text[lo:hi]])[0]
+            ids.extend(block_ids)
+            offsets.append(block_offsets + lo)
+            lo = hi
+        joined = np.concatenate(offsets) if offsets else np.zeros((0, 2), np.int32)
+        return ids, joined.astype(np.int32)
+
+    def _tokenized(self, texts: Sequence[str]) -> list[tuple[list[int], np.ndarray]]:
+        """Token ids and offsets of each text, cut at ``max_tokens`` (counted in ``cut_docs``)."""
+        limit = self.max_tokens
+        short = [i for i, t in enumerate(texts) if len(t) <= BLOCK_CHARS]
+        out: list = [None] * len(texts)
+        for i, item in zip(short, self.tokenize_many([texts[i] for i in short]), strict=True):
+            out[i] = item
+        for i, text in enumerate(texts):
+            if out[i] is None:
+                out[i] = self.tokenize_long(text, None if limit is None else limit + 1)
+        if limit is not None:
+            for i, (ids, offs) in enumerate(out):
+                if len(ids) > limit:
+                    out[i] = (ids[:limit], offs[:limit])
+                    self.cut_docs += 1
+        return out
+
+    @property
+    def outlier_limit(self) -> float | None:
+        """Norm above which a token counts as a sink-like outlier: ``outlier_ratio`` times the
+        median token norm of :data:`CALIBRATION_TEXT` (None: keep everything)."""
+        if not self.outlier_ratio:
+            return None
+        if self._outlier_limit is None:
+            ids, _ = self.tokenize(CALIBRATION_TEXT)
+            hidden = self.forward_windows([[self.sink_id] + ids[: self.window - 1]])[0, 1:]
+            median = float(hidden.float().norm(dim=-1).median())
+            self._outlier_limit = median * self.outlier_ratio
+        return self._outlier_limit
+
+    def iter_parts(
         self, texts: Sequence[str], progress: bool = False, docs_per_step: int | None = None
-    ) -> Iterator[TokenActivations]:
-        """Yield the token activations of each text, in order (see :class:`TokenActivations`)."""
+    ) -> Iterator[tuple[int, TokenActivations, bool]]:
+        """Yield ``(doc, part, last)`` in document order: each document's token activations in
+        one part, or, for documents longer than ``stream_tokens``, in several consecutive parts
+        (``last`` marks a document's final part), so memory is bounded by the batch."""
         from tqdm.auto import tqdm
 
         docs_per_step = docs_per_step or self.chunk_docs
         bar = tqdm(total=len(texts), desc="reading", unit="doc", disable=not progress)
         for lo in range(0, len(texts), docs_per_step):
             chunk = texts[lo : lo + docs_per_step]
-            yield from self._read_chunk(chunk)
+            for doc, part, last in self._read_chunk(chunk):
+                yield lo + doc, part, last
             bar.update(len(chunk))
         bar.close()
 
-    def _read_chunk(self, texts: Sequence[str]) -> Iterator[TokenActivations]:
-        tokenized = self.tokenize_many(texts)
-        windows: list[tuple[int, int, int, int]] = []  # (doc, start, end, keep_from)
+    def iter_activations(
+        self, texts: Sequence[str], progress: bool = False, docs_per_step: int | None = None
+    ) -> Iterator[TokenActivations]:
+        """Yield the token activations of each text, in order (see :class:`TokenActivations`);
+        a long document's parts are joined (use :meth:`iter_parts` to bound memory)."""
+        parts: list[TokenActivations] = []
+        for _, part, last in self.iter_parts(texts, progress, docs_per_step):
+            parts.append(part)
+            if last:
+                yield parts[0] if len(parts) == 1 else join_parts(parts)
+                parts = []
+
+    def _read_chunk(self, texts: Sequence[str]) -> Iterator[tuple[int, TokenActivations, bool]]:
+        tokenized = self._tokenized(texts)
+        group: list[int] = []
+        size = 0
         for doc, (ids, _) in enumerate(tokenized):
-            for start, end, keep in plan_windows(
-                len(ids), self.window, self.overlap, self.truncate
-            ):
-                windows.append((doc, start, end, keep))
-        pieces: dict[int, torch.Tensor] = {}
-        lengths = [end - start + 1 for _, start, end, _ in windows]
+            if len(ids) > self.stream_tokens:
+                yield from self._read_short(texts, tokenized, group)
+                group, size = [], 0
+                yield from self._read_long(doc, texts[doc], tokenized[doc])
+                continue
+            if group and size + len(ids) > self.chunk_tokens:
+                yield from self._read_short(texts, tokenized, group)
+                group, size = [], 0
+            group.append(doc)
+            size += len(ids)
+        yield from self._read_short(texts, tokenized, group)
+
+    def _windows_of(self, ids) -> list[tuple[int, int, int]]:
+        return plan_windows(len(ids), self.window, self.overlap, self.truncate)
+
+    def _run(self, items: list[tuple[Sequence[int], int, int, int]]) -> list[torch.Tensor]:
+        """Activations of window items ``(ids, start, end, keep_from)``, the kept tokens only."""
+        pieces: list = [None] * len(items)
+        lengths = [end - start + 1 for _, start, end, _ in items]
         for batch in pack_batches(lengths, self.token_budget):
-            inputs = []
-            for w in batch:
-                doc, start, end, _ = windows[w]
-                inputs.append([self.sink_id] + tokenized[doc][0][start:end])
+            inputs = [[self.sink_id] + list(items[w][0][items[w][1] : items[w][2]]) for w in batch]
             hidden = self.forward_windows(inputs).to("cpu")
             for row, w in enumerate(batch):
-                _, start, end, keep = windows[w]
+                _, start, end, keep = items[w]
                 pieces[w] = hidden[row, 1 + keep - start : 1 + end - start]
-        limit = self._outlier_limit(pieces.values())
+        return pieces
+
+    def _part(self, text: str, acts: torch.Tensor, offs: np.ndarray) -> TokenActivations:
+        """Activations with outlier tokens dropped (never all of them), and their spans."""
+        limit = self.outlier_limit
+        if limit is not None and acts.shape[0]:
+            keep = acts.float().norm(dim=-1) <= limit
+            if bool(keep.any()) and not bool(keep.all()):
+                acts, offs = acts[keep], offs[keep.numpy()]
+        return TokenActivations(acts, [text[s:e] for s, e in offs], offs)
+
+    def _read_short(self, texts, tokenized, docs: list[int]):
+        if not docs:
+            return
+        items, owner = [], []
+        for doc in docs:
+            ids = tokenized[doc][0]
+            for start, end, keep in self._windows_of(ids):
+                items.append((ids, start, end, keep))
+                owner.append(doc)
+        pieces = self._run(items)
         w = 0
-        for doc, (_, offsets) in enumerate(tokenized):
+        for doc in docs:
             parts = []
-            while w < len(windows) and windows[w][0] == doc:
-                parts.append(pieces.pop(w))
+            while w < len(items) and owner[w] == doc:
+                parts.append(pieces[w])
+                pieces[w] = None
                 w += 1
             acts = torch.cat(parts) if len(parts) > 1 else parts[0].clone()
-            offs = offsets[: acts.shape[0]]
-            if limit is not None:
-                keep = acts.float().norm(dim=-1) <= limit
-                if bool(keep.any()) and not bool(keep.all()):
-                    acts, offs = acts[keep], offs[keep.numpy()]
-            text = texts[doc]
-            yield TokenActivations(acts, [text[s:e] for s, e in offs], offs)
+            offs = tokenized[doc][1][: acts.shape[0]]
+            yield doc, self._part(texts[doc], acts, offs), True
 
-    def _outlier_limit(self, pieces) -> float | None:
-        """Norm above which a token counts as a sink-like outlier (None: keep everything)."""
-        if not self.outlier_ratio:
-            return None
-        norms = torch.cat([p.float().norm(dim=-1) for p in pieces])
-        return float(norms.median()) * self.outlier_ratio
+    def _read_long(self, doc: int, text: str, tokenized):
+        ids, offsets = tokenized
+        windows = self._windows_of(ids)
+        per_group = max(1, self.token_budget // self.window)
+        done = 0
+        for g in range(0, len(windows), per_group):
+            group = windows[g : g + per_group]
+            pieces = self._run([(ids, start, end, keep) for start, end, keep in group])
+            acts = torch.cat(pieces)
+            offs = offsets[done : done + acts.shape[0]]
+            done += acts.shape[0]
+            yield doc, self._part(text, acts, offs), g + per_group >= len(windows)
+
+
+def join_parts(parts: Sequence[TokenActivations]) -> TokenActivations:
+    """One document's parts joined into one :class:`TokenActivations`."""
+    return TokenActivations(
+        torch.cat([p.acts for p in parts]),
+        [t for p in parts for t in p.tokens],
+        np.concatenate([p.offsets for p in parts]),
+    )
+
+
+BLOCK_CHARS = 200_000
+"""Texts longer than this are tokenised block by block."""
+
+CALIBRATION_TEXT = (
+    "The library opens at nine in the morning and closes at six in the evening. Visitors can "
+    "borrow up to ten books at a time, and most loans last three weeks. The reading room on the "
+    "second floor is quiet, with long wooden tables and lamps at every seat. Children have their "
+    "own corner with picture books, puzzles and a small stage for story hour on Saturdays. In "
+    "recent years the library has added computers, a printer and free wireless access, and "
+    "volunteers teach short classes on writing a letter of application, using a spreadsheet or "
+    "finding an old newspaper article. Many people come simply to sit somewhere warm, read the "
+    "paper and talk with a neighbour; the staff say that this, too, is part of the job."
+)
+"""Ordinary prose whose median token norm sets the outlier limit of a reader."""
 
 
 def _load_model(model: str, gguf_file, dtype, revision, local_files_only):

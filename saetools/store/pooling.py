@@ -60,6 +60,20 @@ def max_pool(
     )
 
 
+def merge_pooled(first: PooledDocument, second: PooledDocument) -> PooledDocument:
+    """Two parts of one document pooled as one: per latent the larger maximum with its span
+    (the earlier part's at a tie), so a document read in parts pools as if read whole."""
+    ids = np.union1d(first.indices, second.indices).astype(np.int32)
+    values = np.zeros(len(ids), np.float32)
+    spans = np.zeros((len(ids), 2), np.int32)
+    for part in (second, first):  # the first part is written last: it wins ties
+        at = np.searchsorted(ids, part.indices)
+        better = part.values >= values[at]
+        values[at[better]] = part.values[better]
+        spans[at[better]] = part.spans[better]
+    return PooledDocument(ids, values, spans)
+
+
 def pooled_matrix(items, sae, min_contribution: float = 0.0):
     """Max-pooled CSR matrix (one row per item, float32) of token activations
     (:class:`saetools.readers.TokenActivations`) encoded by ``sae``, pooled as a store does."""

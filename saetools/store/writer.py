@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,8 +24,9 @@ from .. import __version__
 from ..corpus import Corpus
 from ..errors import SaetoolsError
 from ..outputs import default_file_mode
+from ..readers.base import iter_parts
 from .manifest import FORMAT, FORMAT_VERSION, MANIFEST, identity, read_manifest, write_json_atomic
-from .pooling import max_pool
+from .pooling import max_pool, merge_pooled
 from .reader import concat_or_empty
 
 DEFAULT_SHARD_DOCS = 2048
@@ -138,7 +140,6 @@ def store_lock(folder: Path):
     """Hold an exclusive lock on the store at ``folder`` (a file beside it) while writing; a
     second encode into the same folder says so and waits, then finds the work done."""
     import fcntl
-    import sys
 
     folder.parent.mkdir(parents=True, exist_ok=True)
     path = folder.parent / f".{folder.name}.lock"
@@ -213,30 +214,33 @@ def _encode_locked(
     decoder_norms = sae.W_dec.detach().float().norm(dim=-1)
     texts = [d.text for d in corpus.documents]
     start = manifest["shards"][-1]["rows"][1] if manifest["shards"] else 0
-    bar = tqdm(total=len(texts), initial=start, desc="encoding", unit="doc", disable=not progress)
+    # progress in tokens, so that it moves within a long document
+    bar = tqdm(desc="encoding", unit="tok", unit_scale=True, disable=not progress)
+    bar.set_postfix_str(f"doc {start:,}/{len(texts):,}")
     # The reader batches documents in chunks of ``chunk_docs`` counted from document 0, whatever
     # the shard size, and a resumed run re-reads the start of its chunk: values never depend on
     # --shard-docs or on where a run was interrupted.
     align = max(int(getattr(reader, "chunk_docs", 1)), 1)
     read_from = start - start % align
-    stream = reader.iter_activations(texts[read_from:])
-    pooled, lo = [], start
+    cut_before = getattr(reader, "cut_docs", 0)
+    pooled, lo, current = [], start, None
     with torch.inference_mode():
-        for row, item in enumerate(stream, start=read_from):
+        for doc, item, last in iter_parts(reader, texts[read_from:]):
+            row = read_from + doc
             if row < start:
                 continue
             x = item.acts.float()
-            pooled.append(
-                max_pool(
-                    sae.encode(x),
-                    item.offsets,
-                    sae.cfg.d_sae,
-                    x.norm(dim=-1),
-                    decoder_norms,
-                    min_contribution,
-                )
+            part = max_pool(
+                sae.encode(x), item.offsets, sae.cfg.d_sae, x.norm(dim=-1), decoder_norms,
+                min_contribution,
             )
-            bar.update(1)
+            current = part if current is None else merge_pooled(current, part)
+            bar.update(x.shape[0])
+            if not last:
+                continue
+            pooled.append(current)
+            current = None
+            bar.set_postfix_str(f"doc {row + 1:,}/{len(texts):,}", refresh=False)
             if len(pooled) == shard_docs or row == len(texts) - 1:
                 name = f"acts/shard-{len(manifest['shards']):05d}.safetensors"
                 nnz = _write_shard(folder / name, pooled, dtype, sae.cfg.d_sae)
@@ -244,6 +248,14 @@ def _encode_locked(
                 manifest["nnz"] += nnz
                 write_json_atomic(folder / MANIFEST, manifest)
                 pooled, lo = [], row + 1
+    cut = getattr(reader, "cut_docs", 0) - cut_before
+    if cut:
+        manifest["cut_docs"] = manifest.get("cut_docs", 0) + cut
+        print(
+            f"note: {cut:,} document(s) cut at {reader.max_tokens:,} tokens "
+            "(--max-tokens-per-doc); the rest of each was not read",
+            file=sys.stderr,
+        )
     bar.close()
     from .reader import Store, write_top_examples
 
