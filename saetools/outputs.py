@@ -22,10 +22,10 @@ def check_output_file(path, what: str, suffixes: tuple[str, ...] | None = None) 
     if path is None:
         return
     path = Path(path)
-    if suffixes and path.suffix.lower() not in suffixes:
-        raise SaetoolsError(f"{path}: {what} must end in {' or '.join(suffixes)}")
     if path.is_dir():
         raise SaetoolsError(f"{path}: {what} is a folder; give a file name")
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise SaetoolsError(f"{path}: {what} must end in {' or '.join(suffixes)}")
     _writable_folder(path.parent if str(path.parent) else Path("."), path, what)
 
 
