@@ -122,14 +122,21 @@ def _decoded_lines(path: Path) -> Iterator[tuple[int, str]]:
                 ) from None
 
 
-def _iter_jsonl(path: Path, field: str, id_field: str | None, role: str | None):
-    for number, raw in _decoded_lines(path):
+def iter_json_lines(path: str | Path) -> Iterator[tuple[int, Any]]:
+    """``(line number, value)`` of each non-blank line of a JSONL file; a line that is not UTF-8
+    or not JSON is a one-line :class:`InputError` naming the file and line."""
+    for number, raw in _decoded_lines(Path(path)):
         if not raw.strip():
             continue
         try:
-            record = json.loads(raw)
+            value = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise InputError(f"malformed JSON ({exc.msg})", file=path, line=number) from None
+        yield number, value
+
+
+def _iter_jsonl(path: Path, field: str, id_field: str | None, role: str | None):
+    for number, record in iter_json_lines(path):
         yield (
             _record_id(record, id_field, path, number),
             _record_text(record, field, role, path, number),

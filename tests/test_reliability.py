@@ -56,7 +56,7 @@ def test_a_bad_labels_line_is_one_error_naming_file_line_and_field(tmp_path, sma
     shutil.copytree(small_sae, folder)
     good = {"latent": 1, "label": "fine"}
     for bad, fragment in [
-        ("{not json", "not valid JSON"),
+        ("{not json", "malformed JSON"),
         ('{"latent": "x", "label": "y"}', "field 'latent'"),
         ('{"latent": -3, "label": "y"}', "field 'latent'"),
         ('{"latent": 2, "label": 7}', "field 'label'"),

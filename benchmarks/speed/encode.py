@@ -4,7 +4,7 @@
 
 Naive: full model forward in fp32 with ``output_hidden_states=True``, batches of 8 documents
 padded to the longest, a dense SAE pass ([tokens, d_sae] activations), and every token's dense
-latent vector stored (float32 .npy). saetools: ``encode`` (bf16 reader stopped at the layer,
+latent vector stored (float32 .npy). saetools: ``encode`` (auto-dtype reader stopped at the layer,
 length-sorted batches, sparse TopK codes, max-pooled CSR shards). Prints documents/s, the ratio,
 and bytes per document of each store.
 """
@@ -25,7 +25,7 @@ from saetools.api import encode
 from saetools.readers import load_reader
 from saetools.sae.packs import resolve_sae
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "corpus.jsonl"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "corpus.jsonl"
 
 
 @torch.no_grad()
@@ -73,9 +73,11 @@ def main() -> None:
         base = naive(texts, sae.float(), tmp / "naive")
         naive_bytes = sum(p.stat().st_size for p in (tmp / "naive").iterdir())
         per_doc = store.matrix.nnz / len(texts)
+    from saetools.readers.base import cpu_description
+
     print(
-        f"encode {len(texts)} example documents, default reader + shipped SAE, "
-        f"threads={torch.get_num_threads()}"
+        f"encode {len(texts)} example documents, default reader ({reader.describe()['dtype']}) "
+        f"+ shipped SAE, threads={torch.get_num_threads()}; {cpu_description()}"
     )
     print(
         f"  naive (fp32 full forward, dense SAE, per-token store): {base:6.2f} docs/s, "

@@ -19,7 +19,7 @@ import torch
 from benchmarks.speed.naive import naive_batches
 from saetools.readers import load_reader
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "corpus.jsonl"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "corpus.jsonl"
 
 
 def naive_tokens_per_second(reader, texts, layer) -> float:
@@ -57,12 +57,15 @@ def main() -> None:
     naive_reader = load_reader(None, args.layer, dtype="float32", quiet=True)
     naive_tokens_per_second(naive_reader, texts[:8], args.layer)  # warm-up
     naive = naive_tokens_per_second(naive_reader, texts, args.layer)
+    from saetools.readers.base import cpu_description
+
     print(
         f"reader SmolLM2-135M layer {args.layer}, {len(texts)} documents, "
-        f"threads={torch.get_num_threads()}"
+        f"threads={torch.get_num_threads()}; {cpu_description()}"
     )
     print(f"  naive (full fp32 forward, all hidden states, batch 8): {naive:8,.0f} tokens/s")
-    print(f"  saetools (bf16, stop at layer, length-sorted batches): {ours:8,.0f} tokens/s")
+    dtype = fast.describe()["dtype"]
+    print(f"  saetools ({dtype}, stop at layer, length-sorted batches): {ours:8,.0f} tokens/s")
     print(f"  ratio: {ours / naive:.2f}x  (target >= 4x)")
 
 

@@ -26,6 +26,7 @@ from .options import (
     options_from,
     path_option,
     take,
+    take_all,
     write_outputs,
 )
 
@@ -52,7 +53,7 @@ def diff(a, b, out, html_path, n_hypotheses, verify, quiet, **kwargs) -> None:
     from ..api import diff as diff_api
     from ..report.diff_text import format_diff
 
-    source, options, llm = take(kwargs, Source), take(kwargs, DiffOptions), take(kwargs, LLMOptions)
+    source, options, llm = take_all(kwargs, Source, DiffOptions, LLMOptions)
     if verify and not n_hypotheses:
         raise SaetoolsError("--verify needs --hypotheses N")
     client = llm.client() if n_hypotheses else None
@@ -131,11 +132,7 @@ def cluster(data, llm_names, out, html_path, quiet, **kwargs) -> None:
     from ..api import cluster as cluster_api
     from ..report.analyses_text import format_clusters
 
-    options, source, llm = (
-        take(kwargs, ClusterOptions),
-        take(kwargs, Source),
-        take(kwargs, LLMOptions),
-    )
+    options, source, llm = take_all(kwargs, ClusterOptions, Source, LLMOptions)
     client = None
     if llm_names:
         from ..analyses.hypotheses import names_estimate
@@ -169,11 +166,7 @@ def search(data, query, out, html_path, quiet, **kwargs) -> None:
     from ..api import search as search_api
     from ..report.analyses_text import format_search
 
-    options, source, llm = (
-        take(kwargs, SearchOptions),
-        take(kwargs, Source),
-        take(kwargs, LLMOptions),
-    )
+    options, source, llm = take_all(kwargs, SearchOptions, Source, LLMOptions)
     client = None
     if options.rerank:
         from ..analyses.rerank import rerank_estimate
@@ -208,11 +201,7 @@ def label(target, data, quiet, **kwargs) -> None:
     from ..api import label as label_api
     from ..labels.llm import label_jobs_estimate, labelling_store, select_latents
 
-    options, source, llm = (
-        take(kwargs, LabelOptions),
-        take(kwargs, Source),
-        take(kwargs, LLMOptions),
-    )
+    options, source, llm = take_all(kwargs, LabelOptions, Source, LLMOptions)
     client = llm.client()
     store = labelling_store(target, data, source, progress=not quiet)
     ids = select_latents(store, options.latents)

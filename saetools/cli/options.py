@@ -76,6 +76,11 @@ def take(kwargs: dict[str, Any], cls: type, **extra):
     return cls(**values, **extra)
 
 
+def take_all(kwargs: dict[str, Any], *classes: type) -> tuple:
+    """:func:`take` for each class in turn."""
+    return tuple(take(kwargs, cls) for cls in classes)
+
+
 QUIET = click.option("--quiet", "-q", is_flag=True, help="no progress bars, no table")
 
 

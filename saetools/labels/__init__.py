@@ -41,42 +41,34 @@ def read_label_file(path: str | Path) -> list[dict]:
     """The rows of a ``labels.jsonl``, each checked: a JSON object with an integer ``latent``
     (>= 0) and a string ``label``. A bad line is a one-line error naming the file, the line and
     the field: skipping it would silently change which label an analysis shows."""
+    from ..corpus import iter_json_lines
     from ..errors import InputError
 
     rows = []
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"not valid JSON ({exc.msg})", file=path, line=number) from None
-            if not isinstance(row, dict):
-                raise InputError("expected a JSON object", file=path, line=number)
-            latent = row.get("latent")
-            if isinstance(latent, bool) or not isinstance(latent, int) or latent < 0:
-                raise InputError(
-                    f"expected a non-negative integer, got {latent!r}",
-                    file=path,
-                    line=number,
-                    field="latent",
-                )
-            if row.get("label") is not None and not isinstance(row["label"], str):
-                raise InputError(
-                    f"expected a string, got {row['label']!r}",
-                    file=path,
-                    line=number,
-                    field="label",
-                )
-            score = row.get("score")
-            if score is not None and (
-                isinstance(score, bool) or not isinstance(score, int | float)
-            ):
-                raise InputError(
-                    f"expected a number, got {score!r}", file=path, line=number, field="score"
-                )
-            rows.append(row)
+    for number, row in iter_json_lines(path):
+        if not isinstance(row, dict):
+            raise InputError("expected a JSON object", file=path, line=number)
+        latent = row.get("latent")
+        if isinstance(latent, bool) or not isinstance(latent, int) or latent < 0:
+            raise InputError(
+                f"expected a non-negative integer, got {latent!r}",
+                file=path,
+                line=number,
+                field="latent",
+            )
+        if row.get("label") is not None and not isinstance(row["label"], str):
+            raise InputError(
+                f"expected a string, got {row['label']!r}",
+                file=path,
+                line=number,
+                field="label",
+            )
+        score = row.get("score")
+        if score is not None and (isinstance(score, bool) or not isinstance(score, int | float)):
+            raise InputError(
+                f"expected a number, got {score!r}", file=path, line=number, field="score"
+            )
+        rows.append(row)
     return rows
 
 

@@ -84,6 +84,12 @@ def native_dtype(device: torch.device) -> torch.dtype:
     return torch.bfloat16 if probe["choice"] == "bfloat16" else torch.float32
 
 
+def cpu_description() -> str:
+    """This CPU's model name, instruction set level and core count, and the dtype ``auto``
+    chooses on it (for benchmark output)."""
+    return f"CPU {_cpu_key()}; auto dtype {cpu_dtype_probe()['choice']}"
+
+
 def _cpu_key() -> str:
     """This CPU's model name, instruction set level, core count and torch version."""
     import os

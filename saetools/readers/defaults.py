@@ -77,20 +77,17 @@ def load_reader(
     layer: int | None = None,
     *,
     device: str | None = "cpu",
-    dtype: str = "auto",
-    window: int = 512,
-    overlap: int = 64,
-    truncate: bool = False,
-    token_budget: int = 8192,
-    outlier_ratio: float | None = 10.0,
-    max_tokens: int | None = None,
     quiet: bool = False,
+    **options,
 ):
     """Build a reader from a name.
 
     ``None`` or ``smollm2-135m`` is the embedded SmolLM2 (layer 15 unless given); ``minilm`` is the
     embedded sentence-embedding model; a path ending in ``.gguf`` is loaded through transformers'
-    GGUF support; anything else is a Hugging Face model id or local folder.
+    GGUF support; anything else is a Hugging Face model id or local folder. ``options`` are
+    :class:`~saetools.readers.HFReader` settings (``dtype``, ``window``, ``overlap``,
+    ``truncate``, ``token_budget``, ``outlier_ratio``, ``max_tokens``); a sentence-embedding
+    reader has none.
     """
     from .embedding import EmbeddingReader
     from .hf import HFReader
@@ -104,16 +101,7 @@ def load_reader(
         return EmbeddingReader(device=device)
     if name.startswith("sentence-transformers:"):
         return EmbeddingReader(name.split(":", 1)[1], device=device)
-    options = dict(
-        dtype=dtype,
-        device=device,
-        window=window,
-        overlap=overlap,
-        truncate=truncate,
-        token_budget=token_budget,
-        outlier_ratio=outlier_ratio,
-        max_tokens=max_tokens,
-    )
+    options["device"] = device
     if name.lower() == DEFAULT_READER:
         folder = convert_gguf(smollm2_gguf_path(), quiet=quiet)
         return HFReader(

@@ -8,6 +8,7 @@ the shards on disk, and a rerun continues after the last one.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -96,43 +97,19 @@ def _write_shard(path: Path, pooled: list, dtype: type, d_sae: int) -> int:
     return int(indptr[-1])
 
 
-def encode_corpus(
-    corpus: Corpus,
-    reader,
-    sae,
-    out: str | Path,
-    *,
-    sae_path: str | Path | None = None,
-    source: dict | None = None,
-    shard_docs: int = DEFAULT_SHARD_DOCS,
-    min_contribution: float = DEFAULT_MIN_CONTRIBUTION,
-    value_dtype: str = "float16",
-    overwrite: bool = False,
-    progress: bool = False,
-) -> Path:
-    """Encode ``corpus`` into a store at ``out`` (resuming an interrupted run of the same job).
+def _holding_store_lock(encode):
+    """Run ``encode(corpus, reader, sae, out, ...)`` while holding the lock of the store at
+    ``out`` (see :func:`store_lock`), after checking that the SAE fits the reader."""
 
-    Returns the store folder. A store of other documents, reader, SAE or pooling at ``out`` is an
-    error unless ``overwrite``. Concurrent encodes into one folder take turns (a lock file).
-    """
-    from ..sae.io import check_compatible
+    @functools.wraps(encode)
+    def locked(corpus: Corpus, reader, sae, out: str | Path, **options) -> Path:
+        from ..sae.io import check_compatible
 
-    check_compatible(sae, reader, sae_path)
-    folder = Path(out)
-    with store_lock(folder):
-        return _encode_locked(
-            corpus,
-            reader,
-            sae,
-            folder,
-            sae_path,
-            source,
-            shard_docs,
-            min_contribution,
-            value_dtype,
-            overwrite,
-            progress,
-        )
+        check_compatible(sae, reader, options.get("sae_path"))
+        with store_lock(Path(out)):
+            return encode(corpus, reader, sae, out, **options)
+
+    return locked
 
 
 @contextmanager
@@ -155,22 +132,29 @@ def store_lock(folder: Path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _encode_locked(
-    corpus,
+@_holding_store_lock
+def encode_corpus(
+    corpus: Corpus,
     reader,
     sae,
-    folder,
-    sae_path,
-    source,
-    shard_docs,
-    min_contribution,
-    value_dtype,
-    overwrite,
-    progress,
+    out: str | Path,
+    *,
+    sae_path: str | Path | None = None,
+    source: dict | None = None,
+    shard_docs: int = DEFAULT_SHARD_DOCS,
+    min_contribution: float = DEFAULT_MIN_CONTRIBUTION,
+    value_dtype: str = "float16",
+    overwrite: bool = False,
+    progress: bool = False,
 ) -> Path:
-    """:func:`encode_corpus` once the store is locked."""
+    """Encode ``corpus`` into a store at ``out`` (resuming an interrupted run of the same job).
+
+    Returns the store folder. A store of other documents, reader, SAE or pooling at ``out`` is an
+    error unless ``overwrite``. Concurrent encodes into one folder take turns (a lock file).
+    """
     from tqdm.auto import tqdm
 
+    folder = Path(out)
     dtype = {"float16": np.float16, "float32": np.float32}[value_dtype]
     manifest = {
         "format": FORMAT,
@@ -231,7 +215,11 @@ def _encode_locked(
                 continue
             x = item.acts.float()
             part = max_pool(
-                sae.encode(x), item.offsets, sae.cfg.d_sae, x.norm(dim=-1), decoder_norms,
+                sae.encode(x),
+                item.offsets,
+                sae.cfg.d_sae,
+                x.norm(dim=-1),
+                decoder_norms,
                 min_contribution,
             )
             current = part if current is None else merge_pooled(current, part)
