@@ -220,6 +220,8 @@ class HFReader:
 
     def tokenize_many(self, texts: Sequence[str]) -> list[tuple[list[int], np.ndarray]]:
         """:meth:`tokenize` for many texts in one (parallel, Rust-side) tokenizer call."""
+        if not texts:
+            return []
         enc = self.tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True)
         return [
             (list(ids), np.asarray(offsets, dtype=np.int32).reshape(-1, 2))

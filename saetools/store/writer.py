@@ -236,6 +236,8 @@ def encode_corpus(
                 manifest["nnz"] += nnz
                 write_json_atomic(folder / MANIFEST, manifest)
                 pooled, lo = [], row + 1
+    bar.set_postfix_str(f"doc {len(texts):,}/{len(texts):,}")
+    bar.close()
     cut = getattr(reader, "cut_docs", 0) - cut_before
     if cut:
         manifest["cut_docs"] = manifest.get("cut_docs", 0) + cut
@@ -244,7 +246,6 @@ def encode_corpus(
             "(--max-tokens-per-doc); the rest of each was not read",
             file=sys.stderr,
         )
-    bar.close()
     from .reader import Store, write_top_examples
 
     write_top_examples(Store(folder, require_complete=False))
