@@ -33,3 +33,25 @@ def shorten(text: str, width: int) -> str:
     """Cut ``text`` to ``width`` characters with an ellipsis, whitespace flattened."""
     text = " ".join(str(text).split())
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+_CONTROL = {c: "\ufffd" for c in [*range(0, 9), *range(11, 32), *range(127, 160)]}
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with control characters other than newline and tab replaced by U+FFFD, so that
+    document or label text cannot move the cursor, recolour or retitle the user's terminal
+    (ANSI escape sequences start with ESC, 0x1b) or erase a line (CR)."""
+    return str(text).translate(_CONTROL)
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+"""First characters that make a spreadsheet read a CSV cell as a formula."""
+
+
+def spreadsheet_safe(value):
+    """A string cell that a spreadsheet would run as a formula, prefixed with ``'`` so it is
+    shown as text (OWASP's advice for CSV injection); other values unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value

@@ -32,7 +32,9 @@ def main() -> None:
     try:
         cli.main(standalone_mode=False)
     except SaetoolsError as exc:
-        click.echo(f"error: {exc}", err=True)
+        from ..text import terminal_safe
+
+        click.echo(f"error: {terminal_safe(exc)}", err=True)
         sys.exit(1)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)

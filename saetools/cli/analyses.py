@@ -71,6 +71,7 @@ def diff(a, b, out, html_path, n_hypotheses, verify, quiet, **kwargs) -> None:
         from ..analyses.hypotheses import hypotheses_estimate
         from ..api import hypotheses
         from ..report.analyses_text import format_hypotheses
+        from ..text import terminal_safe
 
         if confirm_llm_job(hypotheses_estimate(n_hypotheses, verify), llm):
             found = hypotheses(
@@ -81,7 +82,7 @@ def diff(a, b, out, html_path, n_hypotheses, verify, quiet, **kwargs) -> None:
                 seed=options.seed,
                 progress=not quiet,
             )
-            click.echo(format_hypotheses(found))
+            click.echo(terminal_safe(format_hypotheses(found)))
         click.echo(client.usage.summary(), err=True)
 
 
@@ -200,6 +201,7 @@ def label(target, data, quiet, **kwargs) -> None:
     """
     from ..api import label as label_api
     from ..labels.llm import label_jobs_estimate, labelling_store, select_latents
+    from ..text import terminal_safe
 
     options, source, llm = take_all(kwargs, LabelOptions, Source, LLMOptions)
     client = llm.client()
@@ -218,7 +220,7 @@ def label(target, data, quiet, **kwargs) -> None:
             f"{len(scores)} scored"
         )
     for failure in failures[:5]:
-        click.echo(f"  latent {failure['latent']}: {failure['error']}", err=True)
+        click.echo(f"  latent {failure['latent']}: {terminal_safe(failure['error'])}", err=True)
     if len(failures) > 5:
         click.echo(f"  ... and {len(failures) - 5} more failures", err=True)
     click.echo(client.usage.summary(), err=True)

@@ -119,9 +119,10 @@ def write_outputs(
     """Print the result's ``text`` (unless quiet) and the LLM token line (if an LLM was used),
     then write ``--out`` and ``--html`` files and say so."""
     from ..report.tables import write_table
+    from ..text import terminal_safe
 
     if text is not None and not quiet:
-        click.echo(text)
+        click.echo(terminal_safe(text))
     if client is not None:
         click.echo(client.usage.summary(), err=True)
     if out:

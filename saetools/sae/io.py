@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .. import __version__
@@ -286,6 +288,16 @@ def load_sae(path: str | Path, dtype: torch.dtype | None = torch.float32) -> SAE
         return LOADERS[fmt](folder, dtype)
     except KeyError as exc:
         raise SaetoolsError(f"{folder}: {fmt} checkpoint lacks {exc}") from None
+    except pickle.UnpicklingError:
+        # weights_only=True refused an object that is not a plain tensor or container: loading
+        # it would have run code from the file
+        raise SaetoolsError(
+            f"{folder / DICTIONARY_LEARNING_WEIGHTS}: refused: the file holds Python objects "
+            "other than tensors (loading it would run code from it)"
+        ) from None
+    except (SafetensorError, OSError, RuntimeError, ValueError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise SaetoolsError(f"{folder}: unreadable {fmt} checkpoint ({first})") from None
 
 
 def sae_fingerprint(sae: SAE) -> str:
