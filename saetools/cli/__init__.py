@@ -35,7 +35,7 @@ def main() -> None:
         from ..text import terminal_safe
 
         click.echo(f"error: {terminal_safe(exc)}", err=True)
-        sys.exit(1)
+        sys.exit(getattr(exc, "exit_code", 1))
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(1)

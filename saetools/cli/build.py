@@ -99,6 +99,22 @@ def encode(data, out, quiet, **kwargs) -> None:
 
 
 @cli.command()
+@click.argument("store", type=click.Path(path_type=Path))
+def verify(store) -> None:
+    """Check every file of STORE: manifest, shards, document table, examples (exit 2 if damaged).
+
+    `saetools encode` with the same arguments re-encodes only the damaged shards.
+    """
+    from ..store.verify import verify_store
+
+    counts = verify_store(store)
+    click.echo(
+        f"ok: {store}: {counts['docs']:,} documents, {counts['shards']} shards, "
+        f"{counts['nnz']:,} entries"
+    )
+
+
+@cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8008, show_default=True)
 @click.option("--model", default=None, help="HF model id or folder (default: embedded SmolLM2)")

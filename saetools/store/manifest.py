@@ -33,9 +33,12 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         manifest = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise SaetoolsError(f"{path}: unreadable manifest ({exc.msg})") from None
-    if manifest.get("format") != FORMAT:
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise SaetoolsError(f"{path}: not a saetools store manifest")
-    if manifest.get("format_version", 0) > FORMAT_VERSION:
+    version = manifest.get("format_version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise SaetoolsError(f"{path}: format_version must be an integer, got {version!r}")
+    if version > FORMAT_VERSION:
         raise SaetoolsError(
             f"{path}: store format {manifest['format_version']} is newer than "
             f"this saetools understands ({FORMAT_VERSION}); upgrade saetools"

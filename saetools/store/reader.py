@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from safetensors.numpy import load_file
 
 from ..errors import SaetoolsError
 from .manifest import describe_difference, identity, read_manifest
@@ -32,8 +31,11 @@ class Store:
     """
 
     def __init__(self, folder: str | Path, require_complete: bool = True) -> None:
+        from .verify import check_manifest
+
         self.folder = Path(folder)
         self.manifest = read_manifest(self.folder)
+        check_manifest(self.folder, self.manifest)
         if require_complete and not self.manifest.get("complete"):
             done = self.manifest["shards"][-1]["rows"][1] if self.manifest["shards"] else 0
             raise SaetoolsError(
@@ -157,18 +159,41 @@ class Store:
     @cached_property
     def docs(self) -> pd.DataFrame:
         """One row per document: ``id``, ``source``, ``line``, ``text``."""
-        return pd.read_parquet(self.folder / "docs.parquet")
+        from .verify import StoreError
+
+        try:
+            docs = pd.read_parquet(self.folder / "docs.parquet")
+        except Exception as exc:  # noqa: BLE001 - any parquet damage
+            raise StoreError(
+                self.folder, "docs.parquet", f"unreadable ({type(exc).__name__})"
+            ) from None
+        if len(docs) != self.manifest["n_docs"] or not {"id", "text"} <= set(docs.columns):
+            raise StoreError(
+                self.folder,
+                "docs.parquet",
+                f"{len(docs)} documents with columns {list(docs.columns)}; the manifest says "
+                f"{self.manifest['n_docs']} with id and text",
+            )
+        return docs
 
     def _load(self):
         indptrs, indices, values, spans = [np.zeros(1, np.int64)], [], [], []
         offset = 0
+        from .verify import read_shard
+
         for shard in self.manifest["shards"]:
-            data = load_file(str(self.folder / shard["file"]))
+            data = read_shard(self.folder, shard, self.d_sae)
             indptrs.append(data["indptr"][1:] + offset)
             offset += int(data["indptr"][-1])
             indices.append(data["indices"].astype(np.int32))
             values.append(data["values"].astype(np.float32))
             spans.append(data["spans"].reshape(-1, 2))
+        if offset != self.manifest["nnz"]:
+            from .verify import StoreError
+
+            raise StoreError(
+                self.folder, "manifest.json", f"nnz is {self.manifest['nnz']}; shards hold {offset}"
+            )
         rows = self.manifest["shards"][-1]["rows"][1] if self.manifest["shards"] else 0
         matrix = sp.csr_matrix(
             (
@@ -213,10 +238,17 @@ class Store:
     @cached_property
     def examples(self) -> pd.DataFrame:
         """Top activating documents per latent: ``latent``, ``rank``, ``row``, ``value``, span."""
+        from .verify import StoreError
+
         path = self.folder / "examples.parquet"
         if not path.exists():
-            raise SaetoolsError(f"{self.folder}: store has no examples.parquet")
-        return pd.read_parquet(path)
+            raise StoreError(self.folder, "examples.parquet", "missing")
+        try:
+            return pd.read_parquet(path)
+        except Exception as exc:  # noqa: BLE001 - any parquet damage
+            raise StoreError(
+                self.folder, "examples.parquet", f"unreadable ({type(exc).__name__})"
+            ) from None
 
 
 def open_store(path: str | Path) -> Store:

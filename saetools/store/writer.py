@@ -171,16 +171,18 @@ def encode_corpus(
         "shards": [],
         "complete": False,
     }
+    repaired = False
     if (folder / MANIFEST).exists():
-        old = read_manifest(folder)
-        same = (
+        old = _readable_manifest(folder, overwrite)
+        same = old is not None and (
             identity(old) == identity(manifest)
             and old["source"]["docs_hash"] == (manifest["source"]["docs_hash"])
         )
-        if same and old.get("complete"):
-            return folder
         if same:
             manifest = old
+            repaired = _repair(folder, manifest, corpus, reader, sae, min_contribution, dtype)
+            if old.get("complete") and not repaired and _examples_readable(folder):
+                return folder
         elif overwrite:
             shutil.rmtree(folder)
         else:
@@ -195,47 +197,26 @@ def encode_corpus(
         _write_docs(corpus, folder)
         write_json_atomic(folder / MANIFEST, manifest)
 
-    decoder_norms = sae.W_dec.detach().float().norm(dim=-1)
     texts = [d.text for d in corpus.documents]
     start = manifest["shards"][-1]["rows"][1] if manifest["shards"] else 0
     # progress in tokens, so that it moves within a long document
     bar = tqdm(desc="encoding", unit="tok", unit_scale=True, disable=not progress)
     bar.set_postfix_str(f"doc {start:,}/{len(texts):,}")
-    # The reader batches documents in chunks of ``chunk_docs`` counted from document 0, whatever
-    # the shard size, and a resumed run re-reads the start of its chunk: values never depend on
-    # --shard-docs or on where a run was interrupted.
-    align = max(int(getattr(reader, "chunk_docs", 1)), 1)
-    read_from = start - start % align
     cut_before = getattr(reader, "cut_docs", 0)
-    pooled, lo, current = [], start, None
-    with torch.inference_mode():
-        for doc, item, last in iter_parts(reader, texts[read_from:]):
-            row = read_from + doc
-            if row < start:
-                continue
-            x = item.acts.float()
-            part = max_pool(
-                sae.encode(x),
-                item.offsets,
-                sae.cfg.d_sae,
-                x.norm(dim=-1),
-                decoder_norms,
-                min_contribution,
-            )
-            current = part if current is None else merge_pooled(current, part)
-            bar.update(x.shape[0])
-            if not last:
-                continue
-            pooled.append(current)
-            current = None
-            bar.set_postfix_str(f"doc {row + 1:,}/{len(texts):,}", refresh=False)
-            if len(pooled) == shard_docs or row == len(texts) - 1:
-                name = f"acts/shard-{len(manifest['shards']):05d}.safetensors"
-                nnz = _write_shard(folder / name, pooled, dtype, sae.cfg.d_sae)
-                manifest["shards"].append({"file": name, "rows": [lo, row + 1], "nnz": nnz})
-                manifest["nnz"] += nnz
-                write_json_atomic(folder / MANIFEST, manifest)
-                pooled, lo = [], row + 1
+    pooled, lo = [], start
+    for row, doc, tokens in pooled_rows(reader, sae, texts, start, len(texts), min_contribution):
+        bar.update(tokens)
+        if doc is None:
+            continue
+        pooled.append(doc)
+        bar.set_postfix_str(f"doc {row + 1:,}/{len(texts):,}", refresh=False)
+        if len(pooled) == shard_docs or row == len(texts) - 1:
+            name = f"acts/shard-{len(manifest['shards']):05d}.safetensors"
+            nnz = _write_shard(folder / name, pooled, dtype, sae.cfg.d_sae)
+            manifest["shards"].append({"file": name, "rows": [lo, row + 1], "nnz": nnz})
+            manifest["nnz"] += nnz
+            write_json_atomic(folder / MANIFEST, manifest)
+            pooled, lo = [], row + 1
     bar.set_postfix_str(f"doc {len(texts):,}/{len(texts):,}")
     bar.close()
     cut = getattr(reader, "cut_docs", 0) - cut_before
@@ -252,3 +233,102 @@ def encode_corpus(
     manifest["complete"] = True
     write_json_atomic(folder / MANIFEST, manifest)
     return folder
+
+
+def pooled_rows(reader, sae, texts, lo: int, hi: int, min_contribution: float):
+    """Yield ``(row, pooled, tokens)`` for the documents ``texts[lo:hi]``: ``pooled`` is a
+    document's :class:`~saetools.store.pooling.PooledDocument` (None for a part that is not its
+    last), ``tokens`` how many tokens the part had.
+
+    The reader batches documents in chunks of ``chunk_docs`` counted from document 0, and
+    reading starts at the chunk that holds ``lo``: values never depend on the shard size, on
+    where a run was interrupted or on which shard is being repaired.
+    """
+    align = max(int(getattr(reader, "chunk_docs", 1)), 1)
+    read_from = lo - lo % align
+    decoder_norms = sae.W_dec.detach().float().norm(dim=-1)
+    current = None
+    with torch.inference_mode():
+        for doc, item, last in iter_parts(reader, texts[read_from:hi]):
+            row = read_from + doc
+            if row < lo:
+                continue
+            x = item.acts.float()
+            part = max_pool(
+                sae.encode(x),
+                item.offsets,
+                sae.cfg.d_sae,
+                x.norm(dim=-1),
+                decoder_norms,
+                min_contribution,
+            )
+            current = part if current is None else merge_pooled(current, part)
+            if last:
+                yield row, current, x.shape[0]
+                current = None
+            else:
+                yield row, None, x.shape[0]
+
+
+def _readable_manifest(folder: Path, overwrite: bool) -> dict | None:
+    """The store's manifest, or None when it is damaged and ``overwrite`` allows replacing it."""
+    from .verify import StoreError, check_manifest
+
+    try:
+        manifest = read_manifest(folder)
+        identity(manifest)
+        manifest["source"]["docs_hash"]
+        check_manifest(folder, manifest, files=False)  # missing files are repaired below
+        return manifest
+    except (SaetoolsError, KeyError, TypeError) as exc:
+        if overwrite:
+            return None
+        raise StoreError(
+            folder, "manifest.json", f"damaged ({exc}); pass --overwrite to encode afresh"
+        ) from None
+
+
+def _examples_readable(folder: Path) -> bool:
+    try:
+        pd.read_parquet(folder / "examples.parquet", columns=["latent"])
+        return True
+    except Exception:  # noqa: BLE001 - missing or damaged: written again
+        return False
+
+
+def _repair(folder, manifest, corpus, reader, sae, min_contribution, dtype) -> bool:
+    """Encode again the shards of ``manifest`` that are missing, unreadable or inconsistent
+    (and ``docs.parquet`` if damaged), under their canonical names; True if anything was."""
+    from .verify import StoreError, read_shard
+
+    repaired = False
+    try:
+        docs = pd.read_parquet(folder / "docs.parquet", columns=["id"])
+        docs_ok = len(docs) == manifest["n_docs"]
+    except Exception:  # noqa: BLE001 - any parquet damage
+        docs_ok = False
+    if not docs_ok:
+        _write_docs(corpus, folder)
+        repaired = True
+    texts = [d.text for d in corpus.documents]
+    for number, shard in enumerate(manifest["shards"]):
+        try:
+            read_shard(folder, shard, sae.cfg.d_sae)
+            continue
+        except StoreError as exc:
+            print(f"repairing: {exc}", file=sys.stderr)
+        lo, hi = shard["rows"]
+        pooled = [
+            doc
+            for _, doc, _ in pooled_rows(reader, sae, texts, lo, hi, min_contribution)
+            if doc is not None
+        ]
+        name = f"acts/shard-{number:05d}.safetensors"
+        (folder / "acts").mkdir(exist_ok=True)
+        nnz = _write_shard(folder / name, pooled, dtype, sae.cfg.d_sae)
+        manifest["shards"][number] = {"file": name, "rows": [lo, hi], "nnz": nnz}
+        repaired = True
+    if repaired:
+        manifest["nnz"] = sum(int(s["nnz"]) for s in manifest["shards"])
+        write_json_atomic(folder / MANIFEST, manifest)
+    return repaired

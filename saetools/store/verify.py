@@ -1,0 +1,165 @@
+"""Check a store before trusting it: the manifest's schema (on every open), each shard's tensors
+(when loaded), and everything at once (``saetools verify``).
+
+Every failure is a :class:`StoreError`: one line naming the store, the file and what is wrong;
+the CLI exits with status 2 on it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import SaetoolsError
+
+SHARD_TENSORS = ("indptr", "indices", "values", "spans")
+
+
+class StoreError(SaetoolsError):
+    """A damaged or inconsistent store."""
+
+    exit_code = 2
+
+    def __init__(self, folder: Path, file: str, message: str) -> None:
+        self.folder, self.file = Path(folder), file
+        super().__init__(f"{folder}: {file}: {message}")
+
+
+def _int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_manifest(folder: Path, manifest: dict[str, Any], *, files: bool = True) -> None:
+    """The cheap checks made on every open: required fields and their types, shard row ranges
+    that follow each other from 0, shard paths inside the store and, with ``files``, the shard
+    files and ``docs.parquet`` present."""
+
+    def bad(message: str, file: str = "manifest.json"):
+        raise StoreError(folder, file, message)
+
+    if not _int(manifest.get("format_version")):
+        bad(f"format_version must be an integer, got {manifest.get('format_version')!r}")
+    for key in ("reader", "sae", "pooling", "source"):
+        if not isinstance(manifest.get(key), dict):
+            bad(f"'{key}' is missing or not an object")
+    sae = manifest["sae"]
+    if not isinstance(sae.get("fingerprint"), str) or not _int(sae.get("d_sae")):
+        bad("'sae' needs a string 'fingerprint' and an integer 'd_sae'")
+    if sae["d_sae"] < 1:
+        bad(f"sae.d_sae must be positive, got {sae['d_sae']}")
+    for key in ("n_docs", "nnz"):
+        if not _int(manifest.get(key)) or manifest[key] < 0:
+            bad(f"'{key}' must be a non-negative integer, got {manifest.get(key)!r}")
+    shards = manifest.get("shards")
+    if not isinstance(shards, list):
+        bad("'shards' must be a list")
+    expected = 0
+    for number, shard in enumerate(shards):
+        rows = shard.get("rows") if isinstance(shard, dict) else None
+        if (
+            not isinstance(shard, dict)
+            or not isinstance(shard.get("file"), str)
+            or not isinstance(rows, list)
+            or len(rows) != 2
+            or not all(_int(r) for r in rows)
+        ):
+            bad(f"shard {number} must be {{'file': str, 'rows': [lo, hi], 'nnz': int}}")
+        if rows[0] != expected or rows[1] < rows[0]:
+            bad(f"shard {number} covers rows {rows}; expected it to start at {expected}")
+        expected = rows[1]
+        if files and not shard_path(folder, shard["file"]).is_file():
+            bad("missing shard file", shard["file"])
+    if expected > manifest["n_docs"]:
+        bad(f"shards cover {expected} rows but n_docs is {manifest['n_docs']}")
+    if manifest.get("complete") and expected != manifest["n_docs"]:
+        bad(f"marked complete but its shards cover {expected} of {manifest['n_docs']} documents")
+    if files and not (folder / "docs.parquet").is_file():
+        bad("missing (the document table)", "docs.parquet")
+
+
+def shard_path(folder: Path, file: str) -> Path:
+    """The shard's path, which must lie inside the store (no absolute path, no ``..``)."""
+    path = (folder / file).resolve()
+    if Path(file).is_absolute() or not path.is_relative_to(folder.resolve()):
+        raise StoreError(folder, file, "shard path points outside the store")
+    return path
+
+
+def read_shard(folder: Path, shard: dict, d_sae: int) -> dict[str, np.ndarray]:
+    """A shard's tensors, checked against the manifest: its rows, latent ids below ``d_sae``,
+    one value and one span per entry, a non-decreasing row pointer."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    file = shard["file"]
+    try:
+        data = load_file(str(shard_path(folder, file)))
+    except (SafetensorError, OSError, ValueError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise StoreError(folder, file, f"unreadable shard ({first})") from None
+    missing = [name for name in SHARD_TENSORS if name not in data]
+    if missing:
+        raise StoreError(folder, file, f"shard lacks tensor(s) {', '.join(missing)}")
+    indptr, indices = data["indptr"], data["indices"]
+    lo, hi = shard["rows"]
+    if indptr.ndim != 1 or len(indptr) != hi - lo + 1:
+        raise StoreError(folder, file, f"row pointer has {len(indptr)} entries for rows {lo}:{hi}")
+    nnz = int(indptr[-1]) if len(indptr) else 0
+    if indptr[0] != 0 or np.any(np.diff(indptr.astype(np.int64)) < 0):
+        raise StoreError(folder, file, "row pointer does not start at 0 and rise")
+    if len(indices) != nnz or len(data["values"]) != nnz or data["spans"].size != 2 * nnz:
+        raise StoreError(
+            folder,
+            file,
+            f"{nnz} entries by the row pointer but {len(indices)} ids, "
+            f"{len(data['values'])} values, {data['spans'].size // 2} spans",
+        )
+    if nnz and (int(indices.min()) < 0 or int(indices.max()) >= d_sae):
+        raise StoreError(
+            folder, file, f"latent id {int(indices.max())} out of range (the SAE has {d_sae})"
+        )
+    if not np.all(np.isfinite(data["values"])):
+        raise StoreError(folder, file, "values that are not finite numbers")
+    return data
+
+
+def verify_store(folder: str | Path) -> dict[str, int]:
+    """Every check: the manifest, every shard, the totals, ``docs.parquet`` (its count) and
+    ``examples.parquet``. Returns counts; raises :class:`StoreError` at the first problem."""
+    import pandas as pd
+
+    from .manifest import read_manifest
+
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    check_manifest(folder, manifest)
+    d_sae = manifest["sae"]["d_sae"]
+    nnz = 0
+    for shard in manifest["shards"]:
+        data = read_shard(folder, shard, d_sae)
+        count = int(data["indptr"][-1])
+        if _int(shard.get("nnz")) and shard["nnz"] != count:
+            raise StoreError(
+                folder, shard["file"], f"{count} entries, manifest says {shard['nnz']}"
+            )
+        nnz += count
+    if nnz != manifest["nnz"]:
+        raise StoreError(folder, "manifest.json", f"nnz is {manifest['nnz']}; shards hold {nnz}")
+    try:
+        docs = pd.read_parquet(folder / "docs.parquet", columns=["id"])
+    except Exception as exc:  # noqa: BLE001 - any parquet damage
+        raise StoreError(folder, "docs.parquet", f"unreadable ({type(exc).__name__})") from None
+    if len(docs) != manifest["n_docs"]:
+        raise StoreError(
+            folder, "docs.parquet", f"{len(docs)} documents, manifest says {manifest['n_docs']}"
+        )
+    if manifest.get("complete"):
+        try:
+            pd.read_parquet(folder / "examples.parquet", columns=["latent"])
+        except Exception as exc:  # noqa: BLE001
+            raise StoreError(
+                folder, "examples.parquet", f"missing or unreadable ({type(exc).__name__})"
+            ) from None
+    return {"docs": manifest["n_docs"], "shards": len(manifest["shards"]), "nnz": nnz}
