@@ -118,11 +118,27 @@ def verify(store) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8008, show_default=True)
 @click.option("--model", default=None, help="HF model id or folder (default: embedded SmolLM2)")
-def serve(host, port, model) -> None:
-    """Serve a local model behind an OpenAI-compatible API (for labels, hypotheses, rerank)."""
+@click.option(
+    "--api-key",
+    envvar="SAETOOLS_SERVE_API_KEY",
+    default=None,
+    help="refuse requests without this bearer token (env SAETOOLS_SERVE_API_KEY)",
+)
+@click.option(
+    "--max-tokens-cap",
+    type=int,
+    default=1024,
+    show_default=True,
+    help="largest max_tokens a request may ask for",
+)
+def serve(host, port, model, api_key, max_tokens_cap) -> None:
+    """Serve a local model behind an OpenAI-compatible API (for labels, hypotheses, rerank).
+
+    Binds to 127.0.0.1 unless --host says otherwise; give --api-key before binding elsewhere.
+    """
     from ..llm.server import serve as serve_forever
 
-    serve_forever(host, port, model)
+    serve_forever(host, port, model, api_key=api_key, max_tokens_cap=max_tokens_cap)
 
 
 @cli.command()

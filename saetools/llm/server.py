@@ -5,10 +5,15 @@ It speaks the part of the OpenAI HTTP API that saetools uses — ``POST /v1/chat
 SmolLM2-135M-Instruct, and the test suite talks to a real server over HTTP without compiling
 llama.cpp (docs/llm.md). Decoding is greedy at temperature 0 and seeded sampling otherwise; the
 reply's ``usage`` counts real tokens.
+
+Hardened for a machine shared with others: it binds to 127.0.0.1 unless told otherwise, reads
+at most ``MAX_BODY_BYTES`` of a request, caps ``max_tokens``, answers every malformed request
+with a one-line 4xx error, and with ``api_key`` refuses requests without that bearer token.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import socket
 import subprocess
@@ -62,8 +67,62 @@ class ChatModel:
         return text.strip(), int(ids.shape[1]), int(len(new)), finish
 
 
-def make_handler(model: ChatModel):
-    """The request handler class bound to ``model``."""
+MAX_BODY_BYTES = 1 << 20
+"""Largest request body read (1 MiB); a longer one is answered 413 without being read."""
+DEFAULT_MAX_TOKENS_CAP = 1024
+"""Default largest ``max_tokens`` a request may ask for."""
+
+
+class BadRequest(ValueError):
+    """A request the server refuses: its HTTP status and a one-line reason."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def parse_chat_request(body: bytes, max_tokens_cap: int) -> tuple[list[dict], int, float, int]:
+    """``(messages, max_tokens, temperature, seed)`` of a chat request body, checked."""
+    try:
+        request = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest(400, "the body is not JSON") from None
+    if not isinstance(request, dict):
+        raise BadRequest(400, "the body must be a JSON object")
+    messages = request.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise BadRequest(400, "'messages' must be a non-empty list")
+    for number, message in enumerate(messages):
+        if not (
+            isinstance(message, dict)
+            and isinstance(message.get("role"), str)
+            and isinstance(message.get("content"), str)
+        ):
+            raise BadRequest(400, f"messages[{number}] must be {{'role': str, 'content': str}}")
+    max_tokens = request.get("max_tokens", 256)
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+        raise BadRequest(400, f"'max_tokens' must be a positive integer, got {max_tokens!r}")
+    if max_tokens > max_tokens_cap:
+        raise BadRequest(
+            400, f"'max_tokens' {max_tokens} is above this server's cap {max_tokens_cap}"
+        )
+    temperature = request.get("temperature", 0.0)
+    if temperature is None:
+        temperature = 0.0
+    if isinstance(temperature, bool) or not isinstance(temperature, int | float):
+        raise BadRequest(400, f"'temperature' must be a number, got {temperature!r}")
+    if not 0 <= temperature <= 2:
+        raise BadRequest(400, f"'temperature' must be between 0 and 2, got {temperature}")
+    seed = request.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise BadRequest(400, f"'seed' must be an integer, got {seed!r}")
+    return messages, max_tokens, float(temperature), seed
+
+
+def make_handler(
+    model: ChatModel, *, api_key: str | None = None, max_tokens_cap: int = DEFAULT_MAX_TOKENS_CAP
+):
+    """The request handler class bound to ``model`` (see the module docstring)."""
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -79,7 +138,22 @@ def make_handler(model: ChatModel):
             self.end_headers()
             self.wfile.write(data)
 
+        def _refused(self, status: int, message: str) -> None:
+            self.close_connection = True
+            self._send(status, {"error": {"message": message, "code": status}})
+
+        def _authorized(self) -> bool:
+            if api_key is None:
+                return True
+            given = self.headers.get("Authorization", "")
+            if hmac.compare_digest(given.encode(), f"Bearer {api_key}".encode()):
+                return True
+            self._refused(401, "missing or wrong API key (Authorization: Bearer KEY)")
+            return False
+
         def do_GET(self) -> None:  # noqa: N802 - http.server API
+            if not self._authorized():
+                return
             if self.path.rstrip("/") in ("/v1/models", "/models"):
                 item = {"id": model.name, "object": "model", "owned_by": "saetools"}
                 self._send(200, {"object": "list", "data": [item]})
@@ -87,22 +161,29 @@ def make_handler(model: ChatModel):
                 self._send(404, {"error": {"message": f"no route {self.path}"}})
 
         def do_POST(self) -> None:  # noqa: N802 - http.server API
+            if not self._authorized():
+                return
             if self.path.rstrip("/") not in ("/v1/chat/completions", "/chat/completions"):
-                self._send(404, {"error": {"message": f"no route {self.path}"}})
+                self._refused(404, f"no route {self.path}")
                 return
             try:
-                length = int(self.headers.get("Content-Length", 0))
-                request = json.loads(self.rfile.read(length) or b"{}")
-                messages = request["messages"]
-                max_tokens = int(request.get("max_tokens") or 256)
-                temperature = float(request.get("temperature") or 0.0)
-                seed = request.get("seed")
-            except (ValueError, KeyError, TypeError) as exc:
-                self._send(400, {"error": {"message": f"bad request: {exc}"}})
+                length = self.headers.get("Content-Length")
+                if length is None or not length.isdigit():
+                    raise BadRequest(411, "a Content-Length header is required")
+                if int(length) > MAX_BODY_BYTES:
+                    raise BadRequest(413, f"the body is over {MAX_BODY_BYTES} bytes")
+                body = self.rfile.read(int(length))
+                messages, max_tokens, temperature, seed = parse_chat_request(body, max_tokens_cap)
+            except BadRequest as exc:
+                self._refused(exc.status, f"bad request: {exc}")
                 return
-            text, prompt_tokens, completion_tokens, finish = model.chat(
-                messages, max_tokens, temperature, seed
-            )
+            try:
+                text, prompt_tokens, completion_tokens, finish = model.chat(
+                    messages, max_tokens, temperature, seed
+                )
+            except Exception as exc:  # noqa: BLE001 - one line to the client, server lives on
+                self._refused(500, f"generation failed: {type(exc).__name__}")
+                return
             self._send(
                 200,
                 {
@@ -128,10 +209,18 @@ def make_handler(model: ChatModel):
     return Handler
 
 
-def serve(host: str = "127.0.0.1", port: int = 8008, model: str | None = None) -> None:
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8008,
+    model: str | None = None,
+    *,
+    api_key: str | None = None,
+    max_tokens_cap: int = DEFAULT_MAX_TOKENS_CAP,
+) -> None:
     """Serve ``model`` (default: the embedded SmolLM2-135M-Instruct) until interrupted."""
     chat = ChatModel(model)
-    server = ThreadingHTTPServer((host, port), make_handler(chat))
+    handler = make_handler(chat, api_key=api_key, max_tokens_cap=max_tokens_cap)
+    server = ThreadingHTTPServer((host, port), handler)
     print(f"serving {chat.name} at http://{host}:{server.server_port}/v1", flush=True)
     try:
         server.serve_forever()
