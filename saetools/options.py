@@ -59,6 +59,15 @@ def merged(base: Any, cls: type, kwargs: dict[str, Any]) -> Any:
     return dataclasses.replace(base or cls(), **changes)
 
 
+def require(ok: bool, flag: str, what: str, value) -> None:
+    """Raise a one-line error naming the option unless ``ok`` (checked when options are built,
+    before any model loads)."""
+    if not ok:
+        from .errors import SaetoolsError
+
+        raise SaetoolsError(f"{flag} must be {what}, got {value!r}")
+
+
 @dataclass
 class Source:
     """Where documents come from and how they become vectors: the data file's fields, the
@@ -94,6 +103,19 @@ class Source:
     """SAE folder (default: the shipped SAE for the reader; API: also an SAE object)"""
     device: str = "cpu"
     """cpu | cuda | auto"""
+
+    def __post_init__(self) -> None:
+        require(self.layer is None or self.layer >= 0, "--layer", "0 or more", self.layer)
+        require(self.window >= 2, "--window", "at least 2", self.window)
+        require(
+            0 <= self.overlap < self.window - 1,
+            "--overlap",
+            f"in [0, {self.window - 2}]",
+            self.overlap,
+        )
+        require(self.outlier_ratio >= 0, "--outlier-ratio", "0 or more", self.outlier_ratio)
+        tokens = self.max_tokens_per_doc
+        require(tokens is None or tokens >= 1, "--max-tokens-per-doc", "at least 1", tokens)
 
     def reader_options(self) -> dict[str, Any]:
         """Keywords of :func:`saetools.readers.load_reader` other than name and layer."""
@@ -174,6 +196,13 @@ class DiffOptions:
     seed: int = 0
     """seed (--fit training, hypothesis sampling)"""
 
+    def __post_init__(self) -> None:
+        require(0 < self.rho <= 1, "--rho", "in (0, 1]", self.rho)
+        require(0 < self.alpha < 1, "--alpha", "in (0, 1)", self.alpha)
+        require(0 <= self.min_freq <= 1, "--min-freq", "in [0, 1]", self.min_freq)
+        require(self.top >= 1, "--top", "at least 1", self.top)
+        self.threshold_value()
+
     def threshold_value(self) -> str | float:
         """``"relative"`` or the fixed threshold as a number."""
         from .errors import SaetoolsError
@@ -227,6 +256,13 @@ class CorrelateOptions:
     examples: int = dataclasses.field(default=2, metadata=cli_meta(cli=False))
     """example documents per pair"""
 
+    def __post_init__(self) -> None:
+        require(self.top >= 1, "--top", "at least 1", self.top)
+        require(0 < self.rho <= 1, "--rho", "in (0, 1]", self.rho)
+        require(0 < self.max_freq <= 1, "--max-freq", "in (0, 1]", self.max_freq)
+        support = self.min_support
+        require(support is None or support >= 1, "--min-support", "at least 1", support)
+
     @property
     def cross(self) -> bool:
         """True for a cross-field (or cross-role) audit."""
@@ -254,6 +290,11 @@ class ClusterOptions:
     representatives: int = dataclasses.field(default=3, metadata=cli_meta(cli=False))
     """representative documents per cluster"""
 
+    def __post_init__(self) -> None:
+        require(self.k >= 2, "--k", "at least 2", self.k)
+        require(self.top_latents >= 1, "--top-latents", "at least 1", self.top_latents)
+        require(0 < self.rho <= 1, "--rho", "in (0, 1]", self.rho)
+
 
 @dataclass
 class SearchOptions:
@@ -269,6 +310,11 @@ class SearchOptions:
     """label-match threshold (cosine)"""
     rerank: int | None = None
     """rescore the first N results with an LLM"""
+
+    def __post_init__(self) -> None:
+        require(self.top >= 1, "--top", "at least 1", self.top)
+        require(self.top_latents >= 1, "--top-latents", "at least 1", self.top_latents)
+        require(self.rerank is None or self.rerank >= 1, "--rerank", "at least 1", self.rerank)
 
 
 @dataclass

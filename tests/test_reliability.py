@@ -108,6 +108,17 @@ def test_labels_follow_the_sae_named_not_the_cached_store_or_the_working_directo
         (["search", "{data}", "q", "--out", "{tmp}", "--reader", "/no/such"], "is a folder"),
         (["diff", "{tmp}/missing.jsonl", "{data}", "--reader", "/no/such"], "no such file"),
         (["train", "{data}", "--out", "{file}", "--reader", "/no/such"], "existing file"),
+        (["search", "{data}", "q", "--top", "0", "--reader", "/no/such"], "--top must be"),
+        (
+            ["encode", "{data}", "--out", "{tmp}/s", "--window", "1", "--reader", "/no/such"],
+            "--window must be at least 2",
+        ),
+        (["cluster", "{data}", "--k", "1", "--reader", "/no/such"], "--k must be at least 2"),
+        (["diff", "{data}", "{data}", "--rho", "0", "--reader", "/no/such"], "--rho must be"),
+        (
+            ["diff", "{data}", "{data}", "--threshold", "high", "--reader", "/no/such"],
+            "--threshold must be",
+        ),
     ],
 )
 def test_outputs_and_inputs_are_checked_before_any_model_loads(tmp_path, args, fragment):

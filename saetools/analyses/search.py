@@ -143,8 +143,6 @@ def search_store(
     o = options
     if (query is None) == (o.like is None):
         raise SaetoolsError("give a query or --like TEXT (one of them)")
-    if o.top < 1:
-        raise SaetoolsError(f"--top must be at least 1, got {o.top}")
     searcher = searcher_of_store(store)
     labels = labels_of_store(store)
     if o.like is not None:

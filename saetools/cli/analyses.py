@@ -57,7 +57,6 @@ def diff(a, b, out, html_path, n_hypotheses, verify, quiet, **kwargs) -> None:
     if verify and not n_hypotheses:
         raise SaetoolsError("--verify needs --hypotheses N")
     client = llm.client() if n_hypotheses else None
-    options.threshold_value()  # a malformed --threshold fails before any model is loaded
     frame = diff_api(a, b, source=source, options=options, progress=not quiet)
 
     def html_writer(frame, path):
