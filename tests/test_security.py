@@ -106,3 +106,80 @@ def test_a_damaged_sae_file_is_a_one_line_error(tmp_path):
     with pytest.raises(SaetoolsError) as info:
         load_sae(folder)
     assert "unreadable saelens checkpoint" in str(info.value) and "\n" not in str(info.value)
+
+
+def _payload_bytes(marker) -> bytes:
+    import pickle
+
+    return pickle.dumps(_Payload(marker))
+
+
+def _sae_folder(tmp_path, fmt):
+    from saetools.sae.io import save_sae
+    from saetools.sae.models import SAEConfig, build_sae
+
+    folder = tmp_path / fmt
+    save_sae(build_sae(SAEConfig("topk", 16, 32, 4)), folder)
+    if fmt == "sparsify":
+        (folder / "sae_weights.safetensors").rename(folder / "sae.safetensors")
+    return folder
+
+
+@pytest.mark.parametrize("fmt", ["saelens", "sparsify"])
+def test_a_pickle_in_place_of_safetensors_weights_never_runs(tmp_path, fmt):
+    from saetools.sae.io import load_sae
+
+    marker = tmp_path / "ran"
+    folder = _sae_folder(tmp_path, fmt)
+    name = "sae.safetensors" if fmt == "sparsify" else "sae_weights.safetensors"
+    (folder / name).write_bytes(_payload_bytes(marker))
+    with pytest.raises(SaetoolsError) as info:
+        load_sae(folder)
+    assert "\n" not in str(info.value) and not marker.exists()
+
+
+@pytest.mark.parametrize("victim", ["shard", "docs.parquet", "manifest.json", "labels.jsonl"])
+def test_a_pickle_in_place_of_a_store_or_label_file_never_runs(tmp_path, reader_bf16, victim):
+    from saetools.labels import read_label_file
+    from saetools.sae.io import save_sae
+    from saetools.sae.models import SAEConfig, build_sae
+    from saetools.store.verify import verify_store
+
+    marker = tmp_path / "ran"
+    torch.manual_seed(5)
+    sae = tmp_path / "sae"
+    cfg = SAEConfig("topk", 576, 64, 4, reader={"name": "smollm2-135m", "layer": 15})
+    save_sae(build_sae(cfg), sae, dtype=torch.float32)
+    if victim == "labels.jsonl":
+        (sae / "labels.jsonl").write_bytes(_payload_bytes(marker))
+        with pytest.raises(SaetoolsError):
+            read_label_file(sae / "labels.jsonl")
+        assert not marker.exists()
+        return
+    import saetools
+
+    store = saetools.encode(
+        ["one text", "two texts"], tmp_path / "s", reader=reader_bf16, sae=sae, progress=False
+    )
+    target = {
+        "shard": store.folder / store.manifest["shards"][0]["file"],
+        "docs.parquet": store.folder / "docs.parquet",
+        "manifest.json": store.folder / "manifest.json",
+    }[victim]
+    target.write_bytes(_payload_bytes(marker))
+    with pytest.raises(SaetoolsError) as info:
+        verify_store(store.folder)
+    assert "\n" not in str(info.value) and not marker.exists()
+
+
+def test_a_pickle_in_the_llm_cache_is_ignored_not_run(tmp_path, monkeypatch):
+    from saetools.llm import LLMClient
+
+    monkeypatch.setenv("SAETOOLS_HOME", str(tmp_path))
+    marker = tmp_path / "ran"
+    client = LLMClient("http://127.0.0.1:9/v1", model="m")
+    request = client.request([{"role": "user", "content": "hi"}])
+    path = client._cache_path(client.cache_key(request))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(_payload_bytes(marker))
+    assert client.cached(request) is None and not marker.exists()

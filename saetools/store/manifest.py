@@ -30,9 +30,11 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     if not path.exists():
         raise SaetoolsError(f"{folder}: not a saetools store (no {MANIFEST})")
     try:
-        manifest = json.loads(path.read_text())
+        manifest = json.loads(path.read_bytes())
     except json.JSONDecodeError as exc:
         raise SaetoolsError(f"{path}: unreadable manifest ({exc.msg})") from None
+    except (UnicodeDecodeError, OSError) as exc:
+        raise SaetoolsError(f"{path}: unreadable manifest ({type(exc).__name__})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise SaetoolsError(f"{path}: not a saetools store manifest")
     version = manifest.get("format_version", 0)
