@@ -256,3 +256,17 @@ def test_a_50_mb_document_is_cut_in_bounded_memory(tmp_path, small_sae):
     store = saetools.open_store(tmp_path / "s")
     assert store.manifest["cut_docs"] == 1 and store.manifest["reader"]["max_tokens"] == 2000
     assert store.spans[:, 1].max() < 20_000  # only the first 2,000 tokens were read
+
+
+def test_a_store_whose_shipped_sae_moved_finds_it_by_its_weights(tmp_path, reader_bf16):
+    from saetools.labels import labels_of_store, load_labels
+    from saetools.sae.packs import DEFAULT_SAE_DIR
+
+    store = saetools.encode(TEXTS[:3], tmp_path / "s", reader=reader_bf16, progress=False)
+    manifest = json.loads((tmp_path / "s" / "manifest.json").read_text())
+    manifest["sae"]["path"] = "/elsewhere/site-packages/saetools/models/smollm2-135m-l15-topk"
+    (tmp_path / "s" / "manifest.json").write_text(json.dumps(manifest))
+    moved = saetools.open_store(tmp_path / "s")
+    assert moved.sae_path == DEFAULT_SAE_DIR
+    assert labels_of_store(moved) == load_labels(DEFAULT_SAE_DIR) != {}
+    assert store.sae_fingerprint == moved.sae_fingerprint

@@ -38,6 +38,17 @@ def resolve_sae(sae=None, reader=None):
     return load_sae(folder), folder
 
 
+def pack_with_fingerprint(fingerprint: str) -> Path | None:
+    """The shipped SAE folder whose weights have this fingerprint (None if none has): a store
+    made with a shipped SAE finds it, and its labels, wherever the package is installed now."""
+    from .io import folder_fingerprint
+
+    for folder in sorted(p for p in MODELS_DIR.glob("*") if (p / "cfg.json").exists()):
+        if folder_fingerprint(folder) == fingerprint:
+            return folder
+    return None
+
+
 def describe_packs() -> list[str]:
     """Lines describing each shipped SAE: size, reader, FVU, labels and how it was made."""
     from ..labels import user_label_summary

@@ -83,7 +83,11 @@ class Store:
         if self.given_sae is not None:
             return self.given_sae
         path = self.manifest["sae"].get("path")
-        return None if path is None else Path(path)
+        if path is not None and Path(path).is_dir():
+            return Path(path)
+        from ..sae.packs import pack_with_fingerprint  # moved: a shipped SAE is found by weights
+
+        return pack_with_fingerprint(self.sae_fingerprint) or (None if path is None else Path(path))
 
     @property
     def sae_fingerprint(self) -> str:
