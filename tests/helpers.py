@@ -47,3 +47,19 @@ def cli_error(*args) -> str:
     message = str(result.exception)
     assert "\n" not in message
     return message
+
+
+def random_sae(folder: Path, d_sae: int = 256, k: int = 8, seed: int = 0, labels=None) -> Path:
+    """A random-weight TopK SAE for the default reader (SmolLM2 layer 15, width 576) saved in
+    ``folder``, with ``labels`` (``latent -> text``) as its labels.jsonl when given."""
+    import torch
+
+    from saetools.sae.io import save_sae
+    from saetools.sae.models import SAEConfig, build_sae
+
+    torch.manual_seed(seed)
+    cfg = SAEConfig("topk", 576, d_sae, k, reader={"name": "smollm2-135m", "layer": 15})
+    save_sae(build_sae(cfg), folder, dtype=torch.float32)
+    if labels is not None:
+        write_jsonl(folder / "labels.jsonl", [{"latent": j, "label": t} for j, t in labels.items()])
+    return folder

@@ -10,14 +10,13 @@ import time
 import traceback
 
 import pytest
-import torch
 
 import saetools
 from saetools.corpus import read_corpus
 from saetools.errors import SaetoolsError
 from saetools.labels import read_label_file
 
-from .helpers import write_jsonl
+from .helpers import random_sae, write_jsonl
 
 CASES = 120  # per target
 SECONDS = 20.0  # per target, whichever comes first
@@ -126,13 +125,8 @@ def test_fuzzed_label_files(tmp_path):
 
 @pytest.fixture(scope="module")
 def store_folder(tmp_path_factory, reader_bf16):
-    from saetools.sae.io import save_sae
-    from saetools.sae.models import SAEConfig, build_sae
-
     root = tmp_path_factory.mktemp("fuzz")
-    torch.manual_seed(3)
-    cfg = SAEConfig("topk", 576, 128, 8, reader={"name": "smollm2-135m", "layer": 15})
-    save_sae(build_sae(cfg), root / "sae", dtype=torch.float32)
+    random_sae(root / "sae", 128, seed=3)
     data = write_jsonl(root / "d.jsonl", [{"text": f"Item {i} is here."} for i in range(12)])
     store = saetools.encode(
         data, root / "store", reader=reader_bf16, sae=root / "sae", shard_docs=4, progress=False

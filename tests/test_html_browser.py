@@ -8,7 +8,6 @@ import shutil
 import subprocess
 
 import pytest
-import torch
 
 import saetools
 
@@ -44,20 +43,10 @@ def rendered_dom(path) -> str:
 
 @pytest.fixture(scope="module")
 def hostile_sae(tmp_path_factory):
-    from saetools.sae.io import save_sae
-    from saetools.sae.models import SAEConfig, build_sae
+    from .helpers import random_sae
 
-    from .helpers import write_jsonl
-
-    folder = tmp_path_factory.mktemp("hostile") / "sae"
-    torch.manual_seed(4)
-    cfg = SAEConfig("topk", 576, 128, 8, reader={"name": "smollm2-135m", "layer": 15})
-    save_sae(build_sae(cfg), folder, dtype=torch.float32)
-    write_jsonl(
-        folder / "labels.jsonl",
-        [{"latent": j, "label": f"tool {PAYLOADS[j % 3]}"} for j in range(128)],
-    )
-    return folder
+    labels = {j: f"tool {PAYLOADS[j % 3]}" for j in range(128)}
+    return random_sae(tmp_path_factory.mktemp("hostile") / "sae", 128, seed=4, labels=labels)
 
 
 def test_reports_show_hostile_text_as_text(tmp_path, hostile_sae, reader_bf16):

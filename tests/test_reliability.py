@@ -18,7 +18,7 @@ import torch
 import saetools
 from saetools.errors import InputError
 
-from .helpers import cli_error, write_jsonl
+from .helpers import cli_error, random_sae, write_jsonl
 
 TEXTS = [
     f"Document {i}: the {w} is a tool used for {u}."
@@ -31,18 +31,8 @@ TEXTS = [
 @pytest.fixture(scope="module")
 def small_sae(tmp_path_factory):
     """A random TopK SAE for the default reader (layer 15), with a labels.jsonl."""
-    from saetools.sae.io import save_sae
-    from saetools.sae.models import SAEConfig, build_sae
-
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("sae") / "small"
-    cfg = SAEConfig("topk", 576, 256, 8, reader={"name": "smollm2-135m", "layer": 15})
-    save_sae(build_sae(cfg), folder, dtype=torch.float32)
-    write_jsonl(
-        folder / "labels.jsonl",
-        [{"latent": j, "label": f"first label {j}", "source": "keywords"} for j in range(256)],
-    )
-    return folder
+    labels = {j: f"first label {j}" for j in range(256)}
+    return random_sae(tmp_path_factory.mktemp("sae") / "small", labels=labels)
 
 
 def _mode(path) -> int:

@@ -14,7 +14,7 @@ from saetools.errors import SaetoolsError
 from saetools.report.tables import write_table
 from saetools.text import terminal_safe
 
-from .helpers import write_jsonl
+from .helpers import random_sae, write_jsonl
 
 ESCAPES = "\x1b]0;pwned\x07\x1b[31mred\x1b[0m\rgone"
 
@@ -30,16 +30,9 @@ def test_terminal_safe_removes_every_control_character_but_newline_and_tab():
 
 def test_search_output_shows_no_escape_sequence_from_documents_or_labels(tmp_path, reader_bf16):
     from saetools.cli import cli
-    from saetools.sae.io import save_sae
-    from saetools.sae.models import SAEConfig, build_sae
 
-    torch.manual_seed(1)
-    sae = tmp_path / "sae"
-    cfg = SAEConfig("topk", 576, 128, 8, reader={"name": "smollm2-135m", "layer": 15})
-    save_sae(build_sae(cfg), sae, dtype=torch.float32)
-    write_jsonl(
-        sae / "labels.jsonl", [{"latent": j, "label": f"tool {ESCAPES}"} for j in range(128)]
-    )
+    labels = {j: f"tool {ESCAPES}" for j in range(128)}
+    sae = random_sae(tmp_path / "sae", 128, seed=1, labels=labels)
     data = write_jsonl(
         tmp_path / "d.jsonl", [{"text": f"A hammer {ESCAPES} drives nails {i}."} for i in range(12)]
     )
@@ -141,15 +134,10 @@ def test_a_pickle_in_place_of_safetensors_weights_never_runs(tmp_path, fmt):
 @pytest.mark.parametrize("victim", ["shard", "docs.parquet", "manifest.json", "labels.jsonl"])
 def test_a_pickle_in_place_of_a_store_or_label_file_never_runs(tmp_path, reader_bf16, victim):
     from saetools.labels import read_label_file
-    from saetools.sae.io import save_sae
-    from saetools.sae.models import SAEConfig, build_sae
     from saetools.store.verify import verify_store
 
     marker = tmp_path / "ran"
-    torch.manual_seed(5)
-    sae = tmp_path / "sae"
-    cfg = SAEConfig("topk", 576, 64, 4, reader={"name": "smollm2-135m", "layer": 15})
-    save_sae(build_sae(cfg), sae, dtype=torch.float32)
+    sae = random_sae(tmp_path / "sae", 64, 4, seed=5)
     if victim == "labels.jsonl":
         (sae / "labels.jsonl").write_bytes(_payload_bytes(marker))
         with pytest.raises(SaetoolsError):

@@ -8,13 +8,12 @@ import shutil
 
 import numpy as np
 import pytest
-import torch
 from safetensors.numpy import load_file, save_file
 
 import saetools
 from saetools.store.verify import StoreError, verify_store
 
-from .helpers import cli_error, write_jsonl
+from .helpers import cli_error, random_sae, write_jsonl
 
 TEXTS = [
     f"Note {i}: the {w} needs {u} today."
@@ -27,13 +26,8 @@ TEXTS = [
 @pytest.fixture(scope="module")
 def clean_store(tmp_path_factory, reader_bf16):
     """A 24-document store in three shards, made with a small random SAE."""
-    from saetools.sae.io import save_sae
-    from saetools.sae.models import SAEConfig, build_sae
-
     root = tmp_path_factory.mktemp("damage")
-    torch.manual_seed(2)
-    cfg = SAEConfig("topk", 576, 256, 8, reader={"name": "smollm2-135m", "layer": 15})
-    save_sae(build_sae(cfg), root / "sae", dtype=torch.float32)
+    random_sae(root / "sae", seed=2)
     data = write_jsonl(root / "d.jsonl", [{"text": t} for t in TEXTS])
     store = saetools.encode(
         data, root / "store", reader=reader_bf16, sae=root / "sae", shard_docs=8, progress=False
