@@ -20,12 +20,13 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..errors import SaetoolsError
+from ..options import CorrelateOptions
 from ..store.activity import DEFAULT_RHO, binarize, latent_scale
 from .cooccurrence import top_pairs
 
-DEFAULT_MAX_LABEL_SIMILARITY = 0.7
-DEFAULT_PASSAGE_CHARS = 40
-DEFAULT_MAX_FREQ = 0.5
+DEFAULT_MAX_LABEL_SIMILARITY = CorrelateOptions.max_label_similarity
+DEFAULT_PASSAGE_CHARS = CorrelateOptions.passage_chars
+DEFAULT_MAX_FREQ = CorrelateOptions.max_freq
 
 
 def default_min_support(n_docs: int) -> int:
@@ -52,7 +53,7 @@ def correlate_matrices(
     peak_starts: sp.csr_matrix | None = None,
     passage_chars: int | None = DEFAULT_PASSAGE_CHARS,
     max_freq: float = DEFAULT_MAX_FREQ,
-    top: int = 50,
+    top: int = CorrelateOptions.top,
 ) -> pd.DataFrame:
     """Ranked NPMI pairs of the pooled matrix ``x`` (latents × latents), or between ``x`` and
     ``y`` (rows aligned: a second text field's pooled matrix, or a 0/1 indicator matrix of a

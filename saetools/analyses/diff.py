@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ..options import DiffOptions
 from ..store.activity import ColumnData
 from .stats import benjamini_hochberg, cohens_h, two_proportion_test, welch_test
 
@@ -36,11 +37,11 @@ def diff_matrices(
     a: sp.csr_matrix,
     b: sp.csr_matrix,
     *,
-    test: str = "frequency",
-    threshold: str | float = "relative",
-    rho: float = 0.5,
-    alpha: float = 0.05,
-    min_freq: float = 0.0,
+    test: str = DiffOptions.test,
+    threshold: str | float = DiffOptions.threshold,
+    rho: float = DiffOptions.rho,
+    alpha: float = DiffOptions.alpha,
+    min_freq: float = DiffOptions.min_freq,
 ) -> pd.DataFrame:
     """Per-latent statistics of B against A, ranked (see module docstring).
 

@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..options import DEFAULT_RHO
+
 WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?", re.UNICODE)
 WINDOW = 60  # characters on each side of the peak token
 TERMS_PER_LABEL = 3
@@ -171,7 +173,7 @@ def contains_any(window: str, terms: list[str]) -> bool:
 def detection_scores(
     store,
     labels: dict[int, str],
-    rho: float = 0.5,
+    rho: float = DEFAULT_RHO,
     negatives: int = 40,
     positives: int = 40,
     seed: int = 0,

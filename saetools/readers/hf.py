@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from ..errors import SaetoolsError
+from ..options import Source
 from .base import TokenActivations, resolve_device, resolve_dtype
 
 
@@ -119,14 +120,14 @@ class HFReader:
         *,
         tokenizer=None,
         gguf_file: str | None = None,
-        dtype: str | torch.dtype = "auto",
-        device: str | None = "cpu",
-        window: int = 512,
-        overlap: int = 64,
-        truncate: bool = False,
+        dtype: str | torch.dtype = Source.reader_dtype,
+        device: str | None = Source.device,
+        window: int = Source.window,
+        overlap: int = Source.overlap,
+        truncate: bool = Source.truncate,
         token_budget: int = 8192,
-        outlier_ratio: float | None = 10.0,
-        max_tokens: int | None = None,
+        outlier_ratio: float | None = Source.outlier_ratio,
+        max_tokens: int | None = Source.max_tokens_per_doc,
         name: str | None = None,
         revision: str | None = None,
         local_files_only: bool | None = None,
