@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..text import snippet
+
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
 h1{font-size:1.5em}h2{font-size:1.2em;margin-top:1.6em}
@@ -22,18 +24,8 @@ svg text{font-size:11px}
 
 
 def mark_snippet(text: str, start: int, end: int, width: int = 80) -> str:
-    """HTML snippet with the peak span in ``<mark>``."""
-    lo, hi = max(0, start - width), min(len(text), end + width)
-    out = (
-        ("…" if lo else "")
-        + html.escape(text[lo:start])
-        + "<mark>"
-        + html.escape(text[start:end])
-        + "</mark>"
-        + html.escape(text[end:hi])
-        + ("…" if hi < len(text) else "")
-    )
-    return " ".join(out.split())
+    """HTML snippet with the peak span in ``<mark>`` (the text escaped)."""
+    return snippet(text, start, end, width, ("<mark>", "</mark>"), escape=html.escape)
 
 
 def scatter_svg(
