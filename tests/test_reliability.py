@@ -257,3 +257,16 @@ def test_a_store_whose_shipped_sae_moved_finds_it_by_its_weights(tmp_path, reade
     assert moved.sae_path == DEFAULT_SAE_DIR
     assert labels_of_store(moved) == load_labels(DEFAULT_SAE_DIR) != {}
     assert store.sae_fingerprint == moved.sae_fingerprint
+
+
+def test_a_dataframe_is_read_by_its_text_column(tmp_path, small_sae, reader_bf16):
+    import pandas as pd
+
+    frame = pd.DataFrame({"text": TEXTS[:6], "label": ["x"] * 6})
+    store = saetools.encode(frame, reader=reader_bf16, sae=small_sae, progress=False)
+    assert store.docs["text"].tolist() == TEXTS[:6]  # not the column names
+    named = pd.DataFrame({"body": TEXTS[:6]})
+    again = saetools.encode(named, reader=reader_bf16, sae=small_sae, field="body", progress=False)
+    assert again.docs["text"].tolist() == TEXTS[:6]
+    with pytest.raises(saetools.SaetoolsError, match="no column 'text'.*body"):
+        saetools.encode(named, reader=reader_bf16, sae=small_sae, progress=False)

@@ -24,10 +24,19 @@ def is_store(path) -> bool:
     return isinstance(path, str | Path) and (Path(path) / "manifest.json").exists()
 
 
-def as_texts(data):
-    """A pandas Series becomes a list of strings; anything else is returned as is."""
+def as_texts(data, field: str = "text"):
+    """A pandas Series becomes a list of strings, a DataFrame the strings of its ``field``
+    column; anything else is returned as is."""
     import pandas as pd
 
+    if isinstance(data, pd.DataFrame):
+        if field not in data.columns:
+            columns = ", ".join(map(str, data.columns))
+            raise SaetoolsError(
+                f"the DataFrame has no column {field!r} (columns: {columns}); name the text "
+                "column with field="
+            )
+        data = data[field]
     return data.astype(str).tolist() if isinstance(data, pd.Series) else data
 
 
@@ -49,7 +58,7 @@ def encode(
     check_input(data)
     if out is not None:
         check_output_folder(out, "--out")
-    data = as_texts(data)
+    data = as_texts(data, source.field)
     model, sae_folder = source.open_sae()
     reader = reader or source.open_reader(model.cfg.reader, progress=progress)
     minimum = options.min_contribution
