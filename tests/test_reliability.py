@@ -270,3 +270,31 @@ def test_a_dataframe_is_read_by_its_text_column(tmp_path, small_sae, reader_bf16
     assert again.docs["text"].tolist() == TEXTS[:6]
     with pytest.raises(saetools.SaetoolsError, match="no column 'text'.*body"):
         saetools.encode(named, reader=reader_bf16, sae=small_sae, progress=False)
+
+
+def test_a_named_reader_without_layer_reads_at_the_sae_layer(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from saetools.cli import cli
+    from saetools.paths import saetools_home
+
+    readers = saetools_home() / "readers"  # the converted reader, shared with the fresh home
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "readers").symlink_to(readers)
+    monkeypatch.setenv("SAETOOLS_HOME", str(home))
+    sae = random_sae(tmp_path / "sae", 64, 4, labels={j: f"thing {j}" for j in range(64)})
+    cfg = json.loads((sae / "cfg.json").read_text())
+    cfg["metadata"]["saetools"]["reader"]["layer"] = 5  # an SAE trained at layer 5
+    (sae / "cfg.json").write_text(json.dumps(cfg))
+    data = write_jsonl(tmp_path / "d.jsonl", [{"text": t} for t in TEXTS[:6]])
+    for args in (["search", data, "thing"], ["correlate", data], ["cluster", data, "--k", "2"]):
+        result = CliRunner().invoke(
+            cli, [*map(str, args), "--reader", "smollm2-135m", "--sae", str(sae), "--quiet"]
+        )
+        assert result.exit_code == 0, result.output
+    layers = {
+        json.loads(p.read_text())["reader"]["layer"]
+        for p in (home / "stores").glob("*/manifest.json")
+    }
+    assert layers == {5}  # not the reader's default layer 15
