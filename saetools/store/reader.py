@@ -35,13 +35,14 @@ class Store:
 
         self.folder = Path(folder)
         self.manifest = read_manifest(self.folder)
-        check_manifest(self.folder, self.manifest)
+        check_manifest(self.folder, self.manifest, files=False)
         if require_complete and not self.manifest.get("complete"):
             done = self.manifest["shards"][-1]["rows"][1] if self.manifest["shards"] else 0
             raise SaetoolsError(
                 f"{self.folder}: store is incomplete ({done} of {self.manifest['n_docs']} "
                 "documents); rerun the same encode command to resume"
             )
+        check_manifest(self.folder, self.manifest)
 
     def __len__(self) -> int:
         return len(self.docs) if "docs" in self.__dict__ else int(self.manifest["n_docs"])
