@@ -34,6 +34,7 @@ def test_default_labels_cover_the_latents():
     assert sum(1 for r in rows if r.get("score") is not None) >= 0.5 * len(rows)
 
 
+@pytest.mark.slow  # > 45 s on a 2-core CPU without native bf16
 @pytest.mark.parametrize("plant", ["phrase", "apology"])
 def test_planted_property_found_with_the_shipped_sae(plant, reader_bf16, example_texts):
     from saetools.evaluation import best_top_auroc, planted_split

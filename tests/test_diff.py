@@ -104,6 +104,7 @@ def example_store(tmp_path_factory, reader_bf16, example_sae, example_texts):
     )
 
 
+@pytest.mark.slow  # > 45 s on a 2-core CPU without native bf16
 def test_null_split_of_real_documents_reports_nothing_in_most_seeds(example_store):
     matrix = example_store.matrix
     clean = 0
@@ -225,6 +226,7 @@ def test_vectorised_fisher_matches_scipy():
     np.testing.assert_allclose(got, want, rtol=1e-6)
 
 
+@pytest.mark.slow  # > 45 s on a 2-core CPU without native bf16
 def test_cli_diff_fit_trains_an_sae_on_both_sides_and_caches_it(tmp_path):
     import os
     import time

@@ -267,6 +267,7 @@ def test_diff_hypotheses_and_verification_end_to_end(server, tmp_path):
     assert again.stdout == run.stdout
 
 
+@pytest.mark.slow  # > 45 s on a 2-core CPU without native bf16
 def test_search_rerank_scores_the_top_documents(server, tmp_path):
     client = LLMClient(server, cache_dir=tmp_path / "cache")
     plain = saetools.search(EXAMPLES / "corpus.jsonl", "raises an error", top=8, progress=False)
@@ -283,6 +284,7 @@ def test_search_rerank_scores_the_top_documents(server, tmp_path):
     assert isinstance(frame, pd.DataFrame)
 
 
+@pytest.mark.slow  # > 45 s on a 2-core CPU without native bf16
 def test_cluster_names_come_from_the_llm(server, tmp_path):
     client = LLMClient(server, cache_dir=tmp_path / "cache")
     report = saetools.cluster(
