@@ -113,7 +113,8 @@ class Source:
             f"in [0, {self.window - 2}]",
             self.overlap,
         )
-        require(self.outlier_ratio >= 0, "--outlier-ratio", "0 or more", self.outlier_ratio)
+        ratio = self.outlier_ratio
+        require(ratio is None or ratio >= 0, "--outlier-ratio", "0 or more", ratio)
         tokens = self.max_tokens_per_doc
         require(tokens is None or tokens >= 1, "--max-tokens-per-doc", "at least 1", tokens)
 
