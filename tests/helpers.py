@@ -63,3 +63,33 @@ def random_sae(folder: Path, d_sae: int = 256, k: int = 8, seed: int = 0, labels
     if labels is not None:
         write_jsonl(folder / "labels.jsonl", [{"latent": j, "label": t} for j, t in labels.items()])
     return folder
+
+
+def run_encode(data, out, sae, *extra):
+    """Start ``saetools encode DATA --out OUT --sae SAE --shard-docs 20 --quiet`` in a
+    subprocess (stdout and stderr piped, text)."""
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "saetools.cli",
+            "encode",
+            str(data),
+            "--out",
+            str(out),
+            "--sae",
+            str(sae),
+            "--shard-docs",
+            "20",
+            "--quiet",
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )

@@ -159,22 +159,12 @@ def test_diff_of_a_store_and_a_file_encodes_the_file_like_the_store(
 def test_an_encode_into_a_locked_store_waits_for_the_lock(tmp_path, small_sae):
     from saetools.store.writer import store_lock
 
+    from .helpers import run_encode
+
     data = write_jsonl(tmp_path / "d.jsonl", [{"text": t} for t in TEXTS])
     out = tmp_path / "s"
-    command = [
-        sys.executable,
-        "-m",
-        "saetools.cli",
-        "encode",
-        str(data),
-        "--out",
-        str(out),
-        "--sae",
-        str(small_sae),
-        "--quiet",
-    ]
     with store_lock(out):  # another encode holds the store
-        proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+        proc = run_encode(data, out, small_sae)
         first = proc.stderr.readline()  # blocks until the encode reports that it waits
         assert first.startswith("waiting: another encode is writing") and str(out) in first
         assert proc.poll() is None and not (out / "manifest.json").exists()

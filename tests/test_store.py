@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -17,7 +15,7 @@ import saetools
 from saetools.errors import SaetoolsError
 from saetools.store.manifest import read_manifest, write_json_atomic
 
-from .helpers import write_jsonl
+from .helpers import run_encode, write_jsonl
 
 MIN_CONTRIBUTION = 0.05  # the store keeps a latent only where it writes >= 5% of a token
 
@@ -117,30 +115,6 @@ def test_pooled_vectors_are_compact(small_store):
     pooled_bytes = small_store.matrix.nnz * 6  # int32 latent + float16 value per entry
     assert pooled_bytes / len(small_store) < 16_000
     assert shard_bytes < pooled_bytes * 2.5  # spans (2 x int32) and indptr on top
-
-
-def run_encode(data, out, sae, *extra):
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "saetools.cli",
-            "encode",
-            str(data),
-            "--out",
-            str(out),
-            "--sae",
-            str(sae),
-            "--shard-docs",
-            "20",
-            "--quiet",
-            *extra,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
-    )
 
 
 def test_kill_9_then_rerun_resumes_to_the_clean_result(tmp_path, example_sae, example_texts):
