@@ -37,7 +37,7 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         raise SaetoolsError(f"{path}: unreadable manifest ({type(exc).__name__})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise SaetoolsError(f"{path}: not a saetools store manifest")
-    version = manifest.get("format_version", 0)
+    version = manifest.get("format_version")
     if not isinstance(version, int) or isinstance(version, bool):
         raise SaetoolsError(f"{path}: format_version must be an integer, got {version!r}")
     if version > FORMAT_VERSION:

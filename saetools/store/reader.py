@@ -31,18 +31,18 @@ class Store:
     """
 
     def __init__(self, folder: str | Path, require_complete: bool = True) -> None:
-        from .verify import check_manifest
+        from .verify import check_files, check_manifest
 
         self.folder = Path(folder)
         self.manifest = read_manifest(self.folder)
-        check_manifest(self.folder, self.manifest, files=False)
+        check_manifest(self.folder, self.manifest)
         if require_complete and not self.manifest.get("complete"):
             done = self.manifest["shards"][-1]["rows"][1] if self.manifest["shards"] else 0
             raise SaetoolsError(
                 f"{self.folder}: store is incomplete ({done} of {self.manifest['n_docs']} "
                 "documents); rerun the same encode command to resume"
             )
-        check_manifest(self.folder, self.manifest)
+        check_files(self.folder, self.manifest)
 
     def __len__(self) -> int:
         return len(self.docs) if "docs" in self.__dict__ else int(self.manifest["n_docs"])
@@ -164,27 +164,14 @@ class Store:
     @cached_property
     def docs(self) -> pd.DataFrame:
         """One row per document: ``id``, ``source``, ``line``, ``text``."""
-        from .verify import StoreError
+        from .verify import read_docs
 
-        try:
-            docs = pd.read_parquet(self.folder / "docs.parquet")
-        except Exception as exc:  # noqa: BLE001 - any parquet damage
-            raise StoreError(
-                self.folder, "docs.parquet", f"unreadable ({type(exc).__name__})"
-            ) from None
-        if len(docs) != self.manifest["n_docs"] or not {"id", "text"} <= set(docs.columns):
-            raise StoreError(
-                self.folder,
-                "docs.parquet",
-                f"{len(docs)} documents with columns {list(docs.columns)}; the manifest says "
-                f"{self.manifest['n_docs']} with id and text",
-            )
-        return docs
+        return read_docs(self.folder, self.manifest["n_docs"])
 
     def _load(self):
         indptrs, indices, values, spans = [np.zeros(1, np.int64)], [], [], []
         offset = 0
-        from .verify import read_shard
+        from .verify import check_total, read_shard
 
         for shard in self.manifest["shards"]:
             data = read_shard(self.folder, shard, self.d_sae)
@@ -193,12 +180,7 @@ class Store:
             indices.append(data["indices"].astype(np.int32))
             values.append(data["values"].astype(np.float32))
             spans.append(data["spans"].reshape(-1, 2))
-        if offset != self.manifest["nnz"]:
-            from .verify import StoreError
-
-            raise StoreError(
-                self.folder, "manifest.json", f"nnz is {self.manifest['nnz']}; shards hold {offset}"
-            )
+        check_total(self.folder, self.manifest, offset)
         rows = self.manifest["shards"][-1]["rows"][1] if self.manifest["shards"] else 0
         matrix = sp.csr_matrix(
             (
@@ -243,17 +225,9 @@ class Store:
     @cached_property
     def examples(self) -> pd.DataFrame:
         """Top activating documents per latent: ``latent``, ``rank``, ``row``, ``value``, span."""
-        from .verify import StoreError
+        from .verify import read_examples
 
-        path = self.folder / "examples.parquet"
-        if not path.exists():
-            raise StoreError(self.folder, "examples.parquet", "missing")
-        try:
-            return pd.read_parquet(path)
-        except Exception as exc:  # noqa: BLE001 - any parquet damage
-            raise StoreError(
-                self.folder, "examples.parquet", f"unreadable ({type(exc).__name__})"
-            ) from None
+        return read_examples(self.folder)
 
 
 def open_store(path: str | Path) -> Store:

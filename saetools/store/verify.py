@@ -31,16 +31,14 @@ def _int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def check_manifest(folder: Path, manifest: dict[str, Any], *, files: bool = True) -> None:
-    """The cheap checks made on every open: required fields and their types, shard row ranges
-    that follow each other from 0, shard paths inside the store and, with ``files``, the shard
-    files and ``docs.parquet`` present."""
+def check_manifest(folder: Path, manifest: dict[str, Any]) -> None:
+    """The cheap checks of a manifest read by :func:`~saetools.store.manifest.read_manifest`
+    (which checks its format and version): required fields and their types, and shard row
+    ranges that follow each other from 0."""
 
     def bad(message: str, file: str = "manifest.json"):
         raise StoreError(folder, file, message)
 
-    if not _int(manifest.get("format_version")):
-        bad(f"format_version must be an integer, got {manifest.get('format_version')!r}")
     for key in ("reader", "sae", "pooling", "source"):
         if not isinstance(manifest.get(key), dict):
             bad(f"'{key}' is missing or not an object")
@@ -69,14 +67,58 @@ def check_manifest(folder: Path, manifest: dict[str, Any], *, files: bool = True
         if rows[0] != expected or rows[1] < rows[0]:
             bad(f"shard {number} covers rows {rows}; expected it to start at {expected}")
         expected = rows[1]
-        if files and not shard_path(folder, shard["file"]).is_file():
-            bad("missing shard file", shard["file"])
     if expected > manifest["n_docs"]:
         bad(f"shards cover {expected} rows but n_docs is {manifest['n_docs']}")
     if manifest.get("complete") and expected != manifest["n_docs"]:
         bad(f"marked complete but its shards cover {expected} of {manifest['n_docs']} documents")
-    if files and not (folder / "docs.parquet").is_file():
-        bad("missing (the document table)", "docs.parquet")
+
+
+def check_files(folder: Path, manifest: dict[str, Any]) -> None:
+    """Every shard path lies inside the store and names a file; ``docs.parquet`` is there."""
+    for shard in manifest["shards"]:
+        if not shard_path(folder, shard["file"]).is_file():
+            raise StoreError(folder, shard["file"], "missing shard file")
+    if not (folder / "docs.parquet").is_file():
+        raise StoreError(folder, "docs.parquet", "missing (the document table)")
+
+
+def check_total(folder: Path, manifest: dict[str, Any], nnz: int) -> None:
+    """The shards hold as many entries as the manifest says."""
+    if nnz != manifest["nnz"]:
+        raise StoreError(folder, "manifest.json", f"nnz is {manifest['nnz']}; shards hold {nnz}")
+
+
+def read_docs(folder: Path, n_docs: int, columns: list[str] | None = None):
+    """``docs.parquet`` (only ``columns`` if given), checked: readable, ``n_docs`` rows, and an
+    ``id`` and a ``text`` column when read whole."""
+    import pandas as pd
+
+    try:
+        docs = pd.read_parquet(folder / "docs.parquet", columns=columns)
+    except Exception as exc:  # noqa: BLE001 - any parquet damage
+        raise StoreError(folder, "docs.parquet", f"unreadable ({type(exc).__name__})") from None
+    whole = columns is None and not {"id", "text"} <= set(docs.columns)
+    if len(docs) != n_docs or whole:
+        raise StoreError(
+            folder,
+            "docs.parquet",
+            f"{len(docs)} documents with columns {list(docs.columns)}; the manifest says "
+            f"{n_docs} with id and text",
+        )
+    return docs
+
+
+def read_examples(folder: Path, columns: list[str] | None = None):
+    """``examples.parquet`` (only ``columns`` if given); missing or unreadable is an error."""
+    import pandas as pd
+
+    path = folder / "examples.parquet"
+    if not path.exists():
+        raise StoreError(folder, "examples.parquet", "missing")
+    try:
+        return pd.read_parquet(path, columns=columns)
+    except Exception as exc:  # noqa: BLE001 - any parquet damage
+        raise StoreError(folder, "examples.parquet", f"unreadable ({type(exc).__name__})") from None
 
 
 def shard_path(folder: Path, file: str) -> Path:
@@ -127,14 +169,14 @@ def read_shard(folder: Path, shard: dict, d_sae: int) -> dict[str, np.ndarray]:
 
 def verify_store(folder: str | Path) -> dict[str, int]:
     """Every check: the manifest, every shard, the totals, ``docs.parquet`` (its count) and
-    ``examples.parquet``. Returns counts; raises :class:`StoreError` at the first problem."""
-    import pandas as pd
-
+    ``examples.parquet``, one shard in memory at a time. Returns counts; raises
+    :class:`StoreError` at the first problem."""
     from .manifest import read_manifest
 
     folder = Path(folder)
     manifest = read_manifest(folder)
     check_manifest(folder, manifest)
+    check_files(folder, manifest)
     d_sae = manifest["sae"]["d_sae"]
     nnz = 0
     for shard in manifest["shards"]:
@@ -145,21 +187,8 @@ def verify_store(folder: str | Path) -> dict[str, int]:
                 folder, shard["file"], f"{count} entries, manifest says {shard['nnz']}"
             )
         nnz += count
-    if nnz != manifest["nnz"]:
-        raise StoreError(folder, "manifest.json", f"nnz is {manifest['nnz']}; shards hold {nnz}")
-    try:
-        docs = pd.read_parquet(folder / "docs.parquet", columns=["id"])
-    except Exception as exc:  # noqa: BLE001 - any parquet damage
-        raise StoreError(folder, "docs.parquet", f"unreadable ({type(exc).__name__})") from None
-    if len(docs) != manifest["n_docs"]:
-        raise StoreError(
-            folder, "docs.parquet", f"{len(docs)} documents, manifest says {manifest['n_docs']}"
-        )
+    check_total(folder, manifest, nnz)
+    read_docs(folder, manifest["n_docs"], ["id"])
     if manifest.get("complete"):
-        try:
-            pd.read_parquet(folder / "examples.parquet", columns=["latent"])
-        except Exception as exc:  # noqa: BLE001
-            raise StoreError(
-                folder, "examples.parquet", f"missing or unreadable ({type(exc).__name__})"
-            ) from None
+        read_examples(folder, ["latent"])
     return {"docs": manifest["n_docs"], "shards": len(manifest["shards"]), "nnz": nnz}

@@ -278,7 +278,7 @@ def _readable_manifest(folder: Path, overwrite: bool) -> dict | None:
         manifest = read_manifest(folder)
         identity(manifest)
         manifest["source"]["docs_hash"]
-        check_manifest(folder, manifest, files=False)  # missing files are repaired below
+        check_manifest(folder, manifest)  # missing or damaged files are repaired below
         return manifest
     except (SaetoolsError, KeyError, TypeError) as exc:
         if overwrite:
@@ -289,25 +289,24 @@ def _readable_manifest(folder: Path, overwrite: bool) -> dict | None:
 
 
 def _examples_readable(folder: Path) -> bool:
+    from .verify import StoreError, read_examples
+
     try:
-        pd.read_parquet(folder / "examples.parquet", columns=["latent"])
+        read_examples(folder, ["latent"])
         return True
-    except Exception:  # noqa: BLE001 - missing or damaged: written again
+    except StoreError:  # missing or damaged: written again
         return False
 
 
 def _repair(folder, manifest, corpus, reader, sae, min_contribution, dtype) -> bool:
     """Encode again the shards of ``manifest`` that are missing, unreadable or inconsistent
     (and ``docs.parquet`` if damaged), under their canonical names; True if anything was."""
-    from .verify import StoreError, read_shard
+    from .verify import StoreError, read_docs, read_shard
 
     repaired = False
     try:
-        docs = pd.read_parquet(folder / "docs.parquet", columns=["id"])
-        docs_ok = len(docs) == manifest["n_docs"]
-    except Exception:  # noqa: BLE001 - any parquet damage
-        docs_ok = False
-    if not docs_ok:
+        read_docs(folder, manifest["n_docs"], ["id"])
+    except StoreError:
         _write_docs(corpus, folder)
         repaired = True
     texts = [d.text for d in corpus.documents]
