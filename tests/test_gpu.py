@@ -110,8 +110,8 @@ def check_reader(tokenizer_dir: str, texts: list[str]) -> None:
     sync()
     naive = count / (time.perf_counter() - start)
     print(
-        f"reader on {DEVICE}: saetools bf16 {ours:,.0f} tokens/s; naive fp32 batch 8 {naive:,.0f} "
-        f"tokens/s; ratio {ours / naive:.1f}x"
+        f"reader on {DEVICE}: saetools {fast.describe()['dtype']} {ours:,.0f} tokens/s; naive "
+        f"fp32 batch 8 {naive:,.0f} tokens/s; ratio {ours / naive:.1f}x"
     )
 
 
@@ -121,14 +121,9 @@ def check_training() -> None:
     from saetools.sae.models import SAEConfig, build_sae
     from saetools.sae.train import TrainConfig, Trainer
 
-    g = torch.Generator().manual_seed(0)
-    d, atoms, n = 48, 192, 60_000
-    dictionary = torch.randn(atoms, d, generator=g)
-    dictionary /= dictionary.norm(dim=-1, keepdim=True)
-    ids = torch.randint(0, atoms, (n, 4), generator=g)
-    x = torch.zeros(n, d)
-    mags = (torch.rand(n, 4, generator=g) * 2 + 0.5).reshape(-1, 1)
-    x.index_add_(0, torch.arange(n).repeat_interleave(4), mags * dictionary[ids.reshape(-1)])
+    from .helpers import synthetic_dictionary
+
+    x, dictionary = synthetic_dictionary(60_000)
     with tempfile.TemporaryDirectory() as tmp:
         cache = cache_from_tensor(x, Path(tmp) / "cache")
         cfg = TrainConfig(

@@ -184,5 +184,4 @@ def _like_store(store: Store, source: Source, progress: bool):
         reader = store.open_reader(device=source.device, progress=progress)
     else:
         reader = source.open_reader(store.load_sae().cfg.reader, progress=progress)
-    minimum = store.manifest.get("pooling", {}).get("min_contribution", 0.0)
-    return source, reader, EncodeOptions(min_contribution=minimum)
+    return source, reader, EncodeOptions(min_contribution=store.min_contribution)

@@ -107,6 +107,11 @@ class Store:
         return self.given_source or self.manifest["source"].get("name")
 
     @property
+    def min_contribution(self) -> float:
+        """The pooling threshold the store was encoded with (0: every firing kept)."""
+        return float(self.manifest.get("pooling", {}).get("min_contribution", 0.0))
+
+    @property
     def identity(self) -> dict:
         """What must match for two stores to be comparable: reader, SAE, pooling."""
         return identity(self.manifest)
@@ -140,8 +145,7 @@ class Store:
 
         sae = self.load_sae()
         reader = self.open_reader(device=device)
-        minimum = self.manifest.get("pooling", {}).get("min_contribution", 0.0)
-        return pooled_matrix(reader.iter_activations(list(texts)), sae, minimum)
+        return pooled_matrix(reader.iter_activations(list(texts)), sae, self.min_contribution)
 
     def aligned_with(self, other: Store) -> tuple[Store, Store]:
         """Views of this store and ``other`` restricted to the document ids both hold, in this
