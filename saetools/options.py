@@ -83,7 +83,8 @@ class Source:
     """smollm2-135m (default), minilm, a HF id/path or a .gguf file (API: also a reader
     object)"""
     layer: int | None = None
-    """block whose output is read (default: the SAE's layer; 15 for smollm2-135m)"""
+    """block whose output is read (default and required: the SAE's own hook point; 15 for
+    smollm2-135m)"""
     reader_dtype: str = dataclasses.field(
         default="auto", metadata=cli_meta(choices=["auto", "bfloat16", "float32", "float16"])
     )
@@ -101,8 +102,8 @@ class Source:
     """read at most this many tokens of each document (the output notes how many were cut)"""
     sae: Any = None
     """SAE folder (default: the shipped SAE for the reader; API: also an SAE object)"""
-    device: str = "cpu"
-    """cpu | cuda | auto"""
+    device: str = "auto"
+    """auto (CUDA when present, else CPU) | cpu | cuda | cuda:N; the SAE runs there too"""
 
     def __post_init__(self) -> None:
         require(self.layer is None or self.layer >= 0, "--layer", "0 or more", self.layer)
@@ -132,16 +133,27 @@ class Source:
 
     def open_reader(self, fallback: dict | None = None, *, progress: bool = True):
         """The reader: ``reader`` itself if it is an object, else loaded by name with these
-        options; the name and layer an SAE was trained on (``fallback``, its ``cfg.reader``)
-        fill in what is not given."""
+        options. ``fallback`` is what an SAE was trained on (its ``cfg.reader``: model name,
+        layer, hook site): the model when no reader is named, and always the hook point, so
+        every command reads where the SAE expects; a ``layer`` that contradicts it is an error."""
         from .readers import load_reader
 
+        fallback = fallback or {}
+        expected = fallback.get("layer")
+        if self.layer is not None and expected is not None and self.layer != expected:
+            from .errors import SaetoolsError
+
+            site = fallback.get("site") or "resid_post"
+            raise SaetoolsError(
+                f"--layer {self.layer} contradicts the SAE, which was trained on {site} of "
+                f"layer {expected}; leave out --layer (or pass --layer {expected})"
+            )
         if self.reader is not None and not isinstance(self.reader, str):
             return self.reader
-        fallback = fallback or {}
         return load_reader(
             self.reader or fallback.get("name"),
-            self.layer if self.layer is not None else fallback.get("layer"),
+            self.layer if self.layer is not None else expected,
+            site=fallback.get("site") or "resid_post",
             quiet=not progress,
             **self.reader_options(),
         )

@@ -68,7 +68,7 @@ def test_saved_layout_follows_saelens_names_and_shapes(tmp_path):
     weights = load_file(str(tmp_path / "sae_weights.safetensors"))
     assert cfg["architecture"] == "topk" and cfg["k"] == K
     assert cfg["d_in"] == D_IN and cfg["d_sae"] == D_SAE
-    assert cfg["metadata"]["hook_name"] == "model.layers.7"
+    assert cfg["metadata"]["hook_name"] == "blocks.7.hook_resid_post"
     assert {k: tuple(v.shape) for k, v in weights.items()} == {
         "W_enc": (D_IN, D_SAE),
         "W_dec": (D_SAE, D_IN),
@@ -129,7 +129,7 @@ def test_loads_hand_built_saelens_v6_topk(tmp_path):
     )
     sae = load_sae(tmp_path)
     assert sae.cfg.architecture == "topk" and sae.cfg.k == K
-    assert sae.cfg.reader == {"name": "gpt2", "layer": 6}
+    assert sae.cfg.reader == {"name": "openai-community/gpt2", "layer": 6, "site": "resid_post"}
     check(sae, torch.randn(20, D_IN), w, k=K)
 
 
@@ -182,7 +182,8 @@ def test_loads_hand_built_saelens_pre6_flat_config(act, kwargs, tmp_path):
     )
     sae = load_sae(tmp_path)
     assert sae.cfg.architecture == ("topk" if act == "topk" else "relu")
-    assert sae.cfg.reader == {"name": "gpt2-small", "layer": 8}
+    # resid_pre of block 8 is the input of block 8, not its output
+    assert sae.cfg.reader == {"name": "openai-community/gpt2", "layer": 8, "site": "resid_pre"}
     check(sae, torch.randn(20, D_IN), w, k=kwargs.get("k"))
 
 

@@ -21,8 +21,9 @@ DTYPES = {
 class TokenActivations(NamedTuple):
     """Activations of one document.
 
-    ``acts`` is ``[n_tokens, d_model]`` on the CPU; ``tokens[i]`` is the text of token ``i`` and
-    ``offsets[i]`` its ``(start, end)`` character span in the document, for highlighting.
+    ``acts`` is ``[n_tokens, d_model]`` on the reader's device (the SAE runs there too);
+    ``tokens[i]`` is the text of token ``i`` and ``offsets[i]`` its ``(start, end)`` character
+    span in the document, for highlighting.
     """
 
     acts: torch.Tensor

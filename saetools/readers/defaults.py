@@ -76,7 +76,8 @@ def load_reader(
     name: str | None = None,
     layer: int | None = None,
     *,
-    device: str | None = "cpu",
+    site: str = "resid_post",
+    device: str | None = "auto",
     quiet: bool = False,
     **options,
 ):
@@ -84,7 +85,9 @@ def load_reader(
 
     ``None`` or ``smollm2-135m`` is the embedded SmolLM2 (layer 15 unless given); ``minilm`` is the
     embedded sentence-embedding model; a path ending in ``.gguf`` is loaded through transformers'
-    GGUF support; anything else is a Hugging Face model id or local folder. ``options`` are
+    GGUF support; anything else is a Hugging Face model id or local folder (TransformerLens names
+    such as ``gemma-2-2b``, as SAE configs write them, map to their hub ids). ``site`` is the
+    hook site in block ``layer`` (:mod:`saetools.readers.hooks`). ``options`` are
     :class:`~saetools.readers.HFReader` settings (``dtype``, ``window``, ``overlap``,
     ``truncate``, ``token_budget``, ``outlier_ratio``, ``max_tokens``); a sentence-embedding
     reader has none.
@@ -102,6 +105,7 @@ def load_reader(
     if name.startswith("sentence-transformers:"):
         return EmbeddingReader(name.split(":", 1)[1], device=device)
     options["device"] = device
+    options["site"] = site
     if name.lower() == DEFAULT_READER:
         folder = convert_gguf(smollm2_gguf_path(), quiet=quiet)
         return HFReader(
@@ -116,7 +120,9 @@ def load_reader(
         if not path.exists():
             raise SaetoolsError(f"{name}: no such GGUF file")
         return HFReader(convert_gguf(path, quiet=quiet), layer, name=path.name, **options)
-    return HFReader(name, layer, **options)
+    from ..sae.formats import model_id
+
+    return HFReader(model_id(name), layer, **options)
 
 
 def is_embedding_reader(reader) -> bool:
@@ -126,7 +132,7 @@ def is_embedding_reader(reader) -> bool:
     return getattr(reader, "kind", None) == "embedding"
 
 
-def reader_from_description(info: dict, *, device: str | None = "cpu", quiet: bool = True):
+def reader_from_description(info: dict, *, device: str | None = "auto", quiet: bool = True):
     """A reader configured exactly as one whose ``describe()`` gave ``info`` (a store's
     ``manifest["reader"]``)."""
     if info.get("kind") == "embedding":
@@ -136,6 +142,7 @@ def reader_from_description(info: dict, *, device: str | None = "cpu", quiet: bo
     return load_reader(
         info["name"],
         info.get("layer"),
+        site=info.get("site", "resid_post"),
         device=device,
         dtype=info.get("dtype", "bfloat16"),
         window=info.get("window", 512),

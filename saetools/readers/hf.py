@@ -29,6 +29,7 @@ from torch import nn
 from ..errors import SaetoolsError
 from ..options import Source
 from .base import TokenActivations, resolve_device, resolve_dtype
+from .hooks import DEFAULT_SITE, hook_module
 
 
 class _StopForward(Exception):
@@ -97,11 +98,12 @@ def pack_batches(lengths: Sequence[int], token_budget: int) -> list[list[int]]:
 
 
 class HFReader:
-    """Token activations at the output of block ``layer`` of a causal LM.
+    """Token activations of a causal LM at one hook point.
 
     ``model`` is a Hugging Face id, a local directory, or (with ``gguf_file``) a directory holding
     a GGUF file; an already-loaded model and tokenizer may be passed instead. Activations are
-    taken at the output of block ``layer`` (0-based), equal to ``output_hidden_states[layer + 1]``.
+    taken at ``site`` of block ``layer`` (0-based; see :mod:`saetools.readers.hooks`): by
+    default its output, equal to ``output_hidden_states[layer + 1]``.
     """
 
     kind = "hf"
@@ -118,6 +120,7 @@ class HFReader:
         model: str | Path | nn.Module,
         layer: int | None = None,
         *,
+        site: str = DEFAULT_SITE,
         tokenizer=None,
         gguf_file: str | None = None,
         dtype: str | torch.dtype = Source.reader_dtype,
@@ -170,7 +173,8 @@ class HFReader:
         if self.sink_id is None:
             raise SaetoolsError(f"{self.name}: tokenizer has neither a BOS nor an EOS token")
         self._captured: torch.Tensor | None = None
-        self.blocks[self.layer].register_forward_hook(self._capture)
+        self.site = site
+        self._hooked = hook_module(self.blocks[self.layer], site)
 
     def describe(self) -> dict:
         """Identify the reader: name, layer, dtype, windowing."""
@@ -186,10 +190,17 @@ class HFReader:
             "outlier_ratio": self.outlier_ratio,
             "outlier_rule": "calibration",
             "max_tokens": self.max_tokens,
+            # only where it is not the default, so stores made before hook sites existed keep
+            # their identity
+            **({"site": self.site} if self.site != DEFAULT_SITE else {}),
         }
 
     def _capture(self, module, args, output):
         self._captured = output[0] if isinstance(output, tuple) else output
+        raise _StopForward
+
+    def _capture_input(self, module, args, kwargs):
+        self._captured = args[0] if args else kwargs["hidden_states"]
         raise _StopForward
 
     @torch.inference_mode()
@@ -205,12 +216,20 @@ class HFReader:
             ids[row, : len(window)] = torch.as_tensor(window, dtype=torch.long)
             mask[row, : len(window)] = 1
         self._captured = None
+        # the hook lives only for this call, so readers sharing one model do not interfere
+        module, kind = self._hooked
+        if kind == "pre":
+            handle = module.register_forward_pre_hook(self._capture_input, with_kwargs=True)
+        else:
+            handle = module.register_forward_hook(self._capture)
         try:
             self.model(
                 input_ids=ids.to(self.device), attention_mask=mask.to(self.device), use_cache=False
             )
         except _StopForward:
             pass
+        finally:
+            handle.remove()
         if self._captured is None:
             raise RuntimeError("the capture hook did not fire")
         return self._captured
@@ -333,7 +352,7 @@ class HFReader:
         lengths = [end - start + 1 for _, start, end, _ in items]
         for batch in pack_batches(lengths, self.token_budget):
             inputs = [[self.sink_id] + list(items[w][0][items[w][1] : items[w][2]]) for w in batch]
-            hidden = self.forward_windows(inputs).to("cpu")
+            hidden = self.forward_windows(inputs)  # stays on the reader's device
             for row, w in enumerate(batch):
                 _, start, end, keep = items[w]
                 pieces[w] = hidden[row, 1 + keep - start : 1 + end - start]
@@ -345,7 +364,7 @@ class HFReader:
         if limit is not None and acts.shape[0]:
             keep = acts.float().norm(dim=-1) <= limit
             if bool(keep.any()) and not bool(keep.all()):
-                acts, offs = acts[keep], offs[keep.numpy()]
+                acts, offs = acts[keep], offs[keep.cpu().numpy()]
         return TokenActivations(acts, [text[s:e] for s, e in offs], offs)
 
     def _read_short(self, texts, tokenized, docs: list[int]):

@@ -140,7 +140,7 @@ def harvest(
 
     doc = start_doc
     for item in reader.iter_activations(texts[start_doc:]):
-        pending.append(item.acts)
+        pending.append(item.acts.to("cpu"))
         pending_tokens += item.acts.shape[0]
         doc += 1
         bar.update(1)

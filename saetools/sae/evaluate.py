@@ -12,25 +12,30 @@ import torch.nn.functional as F
 
 @contextmanager
 def replaced_block_output(reader, replace):
-    """Run the full model with block ``reader.layer``'s output passed through ``replace``.
+    """Run the full model with the activations at the reader's hook point (its ``site`` of block
+    ``reader.layer``) passed through ``replace``."""
+    from ..readers.hooks import hook_module
 
-    The reader's stop hook is taken off for the duration and put back afterwards.
-    """
-    block = reader.blocks[reader.layer]
-    saved = block._forward_hooks.copy()
-    block._forward_hooks.clear()
+    module, kind = hook_module(reader.blocks[reader.layer], getattr(reader, "site", "resid_post"))
 
     def hook(module, args, output):
         hidden = output[0] if isinstance(output, tuple) else output
         new = replace(hidden)
         return (new, *output[1:]) if isinstance(output, tuple) else new
 
-    handle = block.register_forward_hook(hook)
+    def pre_hook(module, args, kwargs):
+        if args:
+            return (replace(args[0]), *args[1:]), kwargs
+        return args, {**kwargs, "hidden_states": replace(kwargs["hidden_states"])}
+
+    if kind == "pre":
+        handle = module.register_forward_pre_hook(pre_hook, with_kwargs=True)
+    else:
+        handle = module.register_forward_hook(hook)
     try:
         yield
     finally:
         handle.remove()
-        block._forward_hooks.update(saved)
 
 
 @torch.no_grad()
@@ -88,5 +93,6 @@ def evaluate_on_data(sae_folder, data, source, *, max_docs=None, progress=True) 
     texts = texts[:max_docs] if max_docs else texts
     reader = source.open_reader(sae.cfg.reader, progress=progress)
     check_compatible(sae, reader, sae_folder)
-    batches = (item.acts.float() for item in reader.iter_activations(texts, progress=progress))
+    items = reader.iter_activations(texts, progress=progress)
+    batches = (item.acts.to("cpu").float() for item in items)
     return evaluate_sae(sae, batches, sae.cfg.d_sae)

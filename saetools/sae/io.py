@@ -1,8 +1,10 @@
 """Read and write SAE checkpoints.
 
 Written: the SAELens layout (``cfg.json`` + ``sae_weights.safetensors``, v6 ``metadata`` block).
-Read: SAELens (v6 and the older flat config), sparsify (``cfg.json`` + ``sae.safetensors``) and
-dictionary_learning (``ae.pt`` + ``config.json``, loaded with ``weights_only=True``).
+Read: SAELens (v6 and the older flat config), sparsify (``cfg.json`` + ``sae.safetensors``),
+dictionary_learning (``ae.pt`` + ``config.json``, loaded with ``weights_only=True``), and the
+published layouts in :mod:`saetools.sae.formats` (Gemma Scope, Llama Scope, Goodfire ``.pth``).
+Each SAE's ``cfg.reader`` names the model and the hook point it was trained on.
 
 Tensor conventions (SAELens): ``W_enc [d_in, d_sae]``, ``W_dec [d_sae, d_in]``, ``b_enc [d_sae]``,
 ``b_dec [d_in]``, ``threshold [d_sae]`` for JumpReLU.
@@ -22,6 +24,8 @@ from safetensors.torch import load_file, save_file
 
 from .. import __version__
 from ..errors import SaetoolsError
+from ..readers.hooks import DEFAULT_SITE, HookPoint, parse_hook_name
+from . import formats
 from .models import SAE, SAEConfig, build_sae
 
 SAELENS_CONFIG = "cfg.json"
@@ -56,6 +60,7 @@ def saelens_config(sae: SAE, dtype: torch.dtype) -> dict[str, Any]:
     cfg = sae.cfg
     reader = cfg.reader or {}
     layer = reader.get("layer")
+    site = reader.get("site") or DEFAULT_SITE
     config: dict[str, Any] = {
         "architecture": SAELENS_ARCH[cfg.architecture],
         "d_in": cfg.d_in,
@@ -63,11 +68,11 @@ def saelens_config(sae: SAE, dtype: torch.dtype) -> dict[str, Any]:
         "dtype": DTYPE_NAMES.get(dtype, "float32"),
         "device": "cpu",
         "apply_b_dec_to_input": cfg.apply_b_dec_to_input,
-        "normalize_activations": "none",
+        "normalize_activations": cfg.input_norm,
         "reshape_activations": "none",
         "metadata": {
             "model_name": reader.get("name"),
-            "hook_name": None if layer is None else f"model.layers.{layer}",
+            "hook_name": None if layer is None else HookPoint(int(layer), site).name(),
             "hook_head_index": None,
             "prepend_bos": True,
             "context_size": reader.get("window"),
@@ -152,7 +157,18 @@ def _load_saelens(folder: Path, dtype) -> SAE:
     act = raw.get("activation_fn_str") or "relu"
     kwargs = raw.get("activation_fn_kwargs") or {}
     norm = raw.get("normalize_activations") or "none"
-    if norm != "none":
+    input_norm = "none"
+    if norm in ("constant_norm_rescale", "layer_norm"):
+        input_norm = norm
+    elif norm == "expected_average_only_in":
+        # a fixed factor: folded into the weights (x' = x * factor), as SAELens does
+        factor = raw.get("norm_scaling_factor") or meta.get("norm_scaling_factor")
+        if factor:
+            tensors = dict(tensors)
+            tensors["W_enc"] = tensors["W_enc"] * float(factor)
+            tensors["W_dec"] = tensors["W_dec"] / float(factor)
+            tensors["b_dec"] = tensors["b_dec"] / float(factor)
+    elif norm != "none":
         raise SaetoolsError(f"{folder}: normalize_activations='{norm}' is not supported")
     if "scaling_factor" in tensors and not torch.all(tensors["scaling_factor"] == 1):
         raise SaetoolsError(f"{folder}: a fine-tuning scaling_factor is not supported")
@@ -167,10 +183,12 @@ def _load_saelens(folder: Path, dtype) -> SAE:
     else:
         raise SaetoolsError(f"{folder}: SAELens architecture '{arch}' ({act}) is not supported")
     k = ours.get("k") or raw.get("k") or kwargs.get("k")
-    if "hook_layer" in raw:  # pre-6 flat config
-        reader = {"name": raw.get("model_name"), "layer": raw.get("hook_layer")}
-    else:
-        reader = {"name": meta.get("model_name"), "layer": _layer_from_hook(meta.get("hook_name"))}
+    flat = "hook_name" in raw or "hook_layer" in raw  # the pre-6 config has no metadata block
+    hook_name = raw.get("hook_name") if flat else meta.get("hook_name")
+    hook = parse_hook_name(hook_name) if hook_name else None
+    reader = formats.reader_info(raw.get("model_name") if flat else meta.get("model_name"), hook)
+    if ours.get("reader") and hook is not None:
+        reader = {**ours["reader"], "layer": hook.layer, "site": hook.site}
     cfg = SAEConfig(
         architecture=architecture,
         d_in=int(raw["d_in"]),
@@ -180,17 +198,17 @@ def _load_saelens(folder: Path, dtype) -> SAE:
         tied=bool(ours.get("tied", False)),
         reader=ours.get("reader") or reader,
         extra=ours.get("extra") or {},
+        input_norm=input_norm,
     )
     return _build(cfg, tensors, dtype)
 
 
-def _layer_from_hook(hook: str | None) -> int | None:
-    if not hook:
+def _hook_of_folder(name: str) -> HookPoint | None:
+    """The hook point a sparsify folder is named after (``layers.8``, ``layers.8.mlp``)."""
+    try:
+        return parse_hook_name(name)
+    except SaetoolsError:
         return None
-    for part in hook.replace("blocks.", "layers.").split("."):
-        if part.isdigit():
-            return int(part)
-    return None
 
 
 def _load_sparsify(folder: Path, dtype) -> SAE:
@@ -198,6 +216,12 @@ def _load_sparsify(folder: Path, dtype) -> SAE:
     tensors = load_file(str(folder / SPARSIFY_WEIGHTS))
     if raw.get("skip_connection") or "W_skip" in tensors:
         raise SaetoolsError(f"{folder}: sparsify skip connections are not supported")
+    activation = raw.get("activation", "topk")
+    if activation != "topk":
+        raise SaetoolsError(
+            f"{folder / SAELENS_CONFIG}: sparsify activation '{activation}' is not supported "
+            "(saetools reads topk sparsify SAEs)"
+        )
     enc = tensors["encoder.weight"]
     d_sae, d_in = enc.shape
     cfg = SAEConfig(
@@ -206,7 +230,7 @@ def _load_sparsify(folder: Path, dtype) -> SAE:
         d_sae=int(d_sae),
         k=int(raw["k"]),
         apply_b_dec_to_input=not raw.get("transcode", False),
-        reader={"name": None, "layer": _layer_from_hook(folder.name)},
+        reader=formats.reader_info(None, _hook_of_folder(folder.name)),
     )
     mapped = {
         "W_enc": enc.t(),
@@ -222,7 +246,9 @@ def _load_dictionary_learning(folder: Path, dtype) -> SAE:
     trainer = raw.get("trainer", {})
     state = torch.load(folder / DICTIONARY_LEARNING_WEIGHTS, map_location="cpu", weights_only=True)
     dict_class = trainer.get("dict_class", "")
-    reader = {"name": trainer.get("lm_name"), "layer": trainer.get("layer")}
+    layer = trainer.get("layer")
+    hook = None if layer is None else HookPoint(int(layer))
+    reader = formats.reader_info(trainer.get("lm_name"), hook)
     if "W_enc" in state:  # JumpReluAutoEncoder: pre = x @ W_enc + b_enc
         d_in, d_sae = state["W_enc"].shape
         cfg = SAEConfig("jumprelu", d_in, d_sae, None, apply_b_dec_to_input=False, reader=reader)
@@ -252,9 +278,12 @@ def _load_dictionary_learning(folder: Path, dtype) -> SAE:
 
 
 def detect_format(path: str | Path) -> tuple[str, Path]:
-    """Return ``(format, folder)`` for an SAE folder or a weights file inside one."""
+    """Return ``(format, path)`` for an SAE folder, a weights file inside one, or a ``.pth``
+    state dict (``path`` is then the file)."""
     path = Path(path)
     if path.is_file():
+        if path.suffix in formats.TORCH_SUFFIXES and path.name != DICTIONARY_LEARNING_WEIGHTS:
+            return "torch", path
         path = path.parent
     if not path.is_dir():
         raise SaetoolsError(f"{path}: no such SAE folder")
@@ -264,40 +293,62 @@ def detect_format(path: str | Path) -> tuple[str, Path]:
         return "sparsify", path
     if (path / DICTIONARY_LEARNING_WEIGHTS).exists():
         return "dictionary_learning", path
+    if (path / formats.GEMMA_SCOPE_WEIGHTS).exists():
+        return "gemma_scope", path
+    if (path / formats.LLAMA_SCOPE_CONFIG).exists() and formats.llama_scope_weights(path):
+        return "llama_scope", path
+    state_dict = formats.torch_state_dict_file(path)
+    if state_dict is not None:
+        return "torch", state_dict
     subfolders = sorted(p.name for p in path.iterdir() if p.is_dir())
     hint = f" (choose one of its subfolders: {', '.join(subfolders[:6])})" if subfolders else ""
     raise SaetoolsError(
-        f"{path}: not an SAE checkpoint (SAELens, sparsify or dictionary_learning){hint}"
+        f"{path}: not an SAE checkpoint (SAELens, sparsify, dictionary_learning, Gemma Scope, "
+        f"Llama Scope or a .pth state dict){hint}"
     )
+
+
+def _external(loader):
+    """A loader of :mod:`saetools.sae.formats` as ``(path, dtype) -> SAE``."""
+
+    def load(path: Path, dtype) -> SAE:
+        cfg, tensors = loader(path)
+        return _build(cfg, tensors, dtype)
+
+    return load
 
 
 LOADERS = {
     "saelens": _load_saelens,
     "sparsify": _load_sparsify,
     "dictionary_learning": _load_dictionary_learning,
+    "gemma_scope": _external(formats.load_gemma_scope),
+    "llama_scope": _external(formats.load_llama_scope),
+    "torch": _external(formats.load_torch_state_dict),
 }
 
 
 def load_sae(path: str | Path, dtype: torch.dtype | None = torch.float32) -> SAE:
-    """Load an SAE from a SAELens, sparsify or dictionary_learning folder.
+    """Load an SAE from a local folder or file in any layout :func:`detect_format` knows.
 
     ``dtype`` casts the weights (default float32 for CPU inference); ``None`` keeps the stored one.
     """
-    fmt, folder = detect_format(path)
+    fmt, found = detect_format(path)
     try:
-        return LOADERS[fmt](folder, dtype)
+        return LOADERS[fmt](found, dtype)
     except KeyError as exc:
-        raise SaetoolsError(f"{folder}: {fmt} checkpoint lacks {exc}") from None
+        raise SaetoolsError(f"{found}: {fmt} checkpoint lacks {exc}") from None
     except pickle.UnpicklingError:
         # weights_only=True refused an object that is not a plain tensor or container: loading
         # it would have run code from the file
+        weights = found / DICTIONARY_LEARNING_WEIGHTS if found.is_dir() else found
         raise SaetoolsError(
-            f"{folder / DICTIONARY_LEARNING_WEIGHTS}: refused: the file holds Python objects "
+            f"{weights}: refused: the file holds Python objects "
             "other than tensors (loading it would run code from it)"
         ) from None
     except (SafetensorError, OSError, RuntimeError, ValueError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise SaetoolsError(f"{folder}: unreadable {fmt} checkpoint ({first})") from None
+        raise SaetoolsError(f"{found}: unreadable {fmt} checkpoint ({first})") from None
 
 
 def sae_fingerprint(sae: SAE) -> str:
@@ -320,9 +371,14 @@ def folder_fingerprint(folder: str | Path) -> str:
     """:func:`sae_fingerprint` of the SAE in ``folder`` (remembered per process while its files
     are unchanged)."""
     _, found = detect_format(folder)
-    files = sorted(p for p in found.iterdir() if p.suffix in {".safetensors", ".pt", ".json"})
+    weights = {".safetensors", ".pt", ".pth", ".npz", ".json"}
+    files = (
+        [found]
+        if found.is_file()
+        else sorted(p for p in found.rglob("*") if p.suffix in weights and p.is_file())
+    )
     key = (str(found.resolve()),) + tuple(
-        (p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in files
+        (str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files
     )
     if key not in _FOLDER_FINGERPRINTS:
         _FOLDER_FINGERPRINTS[key] = sae_fingerprint(load_sae(folder))

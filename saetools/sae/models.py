@@ -37,8 +37,10 @@ class SAEConfig:
 
     ``k`` is the number of active latents per token (TopK) or per token on average (BatchTopK);
     ``tied`` ties the decoder to the encoder's transpose (ReLU only); ``reader`` records what
-    produced the activations (``Reader.describe()``); ``extra`` holds provenance such as training
-    statistics.
+    produced the activations (``name``, ``layer``, ``site``: ``Reader.describe()``);
+    ``input_norm`` rescales each input vector before encoding and the reconstruction back
+    (:data:`INPUT_NORMS`; fixed scale factors are folded into the weights when loading);
+    ``extra`` holds provenance such as training statistics.
     """
 
     architecture: str = "topk"
@@ -49,10 +51,17 @@ class SAEConfig:
     tied: bool = False
     reader: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    input_norm: str = "none"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able copy."""
         return asdict(self)
+
+
+INPUT_NORMS = ("none", "constant_norm_rescale", "layer_norm")
+"""Per-vector input normalisations (SAELens' ``normalize_activations`` modes that act at run
+time): ``constant_norm_rescale`` scales each vector to norm sqrt(d_in); ``layer_norm`` subtracts
+its mean and divides by its standard deviation."""
 
 
 class SparseCodes(NamedTuple):
@@ -107,6 +116,11 @@ class SAE(nn.Module):
 
     def __init__(self, cfg: SAEConfig) -> None:
         super().__init__()
+        if cfg.input_norm not in INPUT_NORMS:
+            raise SaetoolsError(
+                f"unknown input normalisation '{cfg.input_norm}' (choose from "
+                f"{', '.join(INPUT_NORMS)})"
+            )
         if cfg.tied and not self.supports_tied:
             raise SaetoolsError(f"tied weights are not supported by the {cfg.architecture} SAE")
         self.cfg = cfg
@@ -137,8 +151,28 @@ class SAE(nn.Module):
         """Number of latents."""
         return self.cfg.d_sae
 
+    def input_stats(self, x: Tensor) -> tuple[Tensor, Tensor] | None:
+        """``(scale, shift)`` of each row for :attr:`SAEConfig.input_norm` (None: none)."""
+        mode = self.cfg.input_norm
+        if mode == "constant_norm_rescale":
+            return x.norm(dim=-1, keepdim=True) / self.cfg.d_in**0.5, torch.zeros_like(x[:, :1])
+        if mode == "layer_norm":
+            mean = x.mean(dim=-1, keepdim=True)
+            return (x - mean).std(dim=-1, keepdim=True), mean
+        return None
+
+    def normalize_input(self, x: Tensor) -> Tensor:
+        """``x`` as the encoder sees it (after :attr:`SAEConfig.input_norm`)."""
+        stats = self.input_stats(x)
+        if stats is None:
+            return x
+        scale, shift = stats
+        eps = 1e-5 if self.cfg.input_norm == "layer_norm" else 0.0
+        return (x - shift) / (scale + eps).clamp_min(1e-12)
+
     def pre_acts(self, x: Tensor) -> Tensor:
         """Encoder pre-activations ``[n, d_sae]``."""
+        x = self.normalize_input(x)
         if self.cfg.apply_b_dec_to_input:
             x = x - self.b_dec
         return x @ self.W_enc + self.b_enc
@@ -160,8 +194,10 @@ class SAE(nn.Module):
         return out + self.b_dec
 
     def forward(self, x: Tensor) -> Tensor:
-        """Reconstruct ``x``."""
-        return self.decode(self.encode(x))
+        """Reconstruct ``x`` (in its own scale, when inputs are normalised)."""
+        recon = self.decode(self.encode(x))
+        stats = self.input_stats(x)
+        return recon if stats is None else recon * stats[0] + stats[1]
 
     def training_forward(
         self, x: Tensor, dead: Tensor | None = None

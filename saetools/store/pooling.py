@@ -74,19 +74,47 @@ def merge_pooled(first: PooledDocument, second: PooledDocument) -> PooledDocumen
     return PooledDocument(ids, values, spans)
 
 
-def pooled_matrix(items, sae, min_contribution: float = 0.0):
+def sae_for_reader(sae, reader):
+    """The SAE where the reader's activations are: on its device, in its dtype on a GPU and in
+    float32 on a CPU (a copy when that differs from where ``sae`` is, so ``sae`` and its
+    fingerprint stay as they were)."""
+    import copy
+
+    device = torch.device(getattr(reader, "device", "cpu"))
+    dtype = getattr(reader, "dtype", torch.float32) if device.type == "cuda" else torch.float32
+    weight = sae.W_enc
+    if weight.device == device and weight.dtype == dtype:
+        return sae
+    return copy.deepcopy(sae).to(device=device, dtype=dtype)
+
+
+def encode_part(sae, acts: torch.Tensor) -> tuple[SparseCodes, torch.Tensor, torch.Tensor]:
+    """``(codes, token_norms, x)`` of token activations: encoded where ``sae`` is; codes and
+    norms (of the vectors as the encoder sees them) come back to the host, ``x`` stays."""
+    x = acts.to(device=sae.W_enc.device, dtype=sae.W_enc.dtype)
+    codes = sae.encode(x)
+    norms = sae.normalize_input(x).float().norm(dim=-1)
+    return SparseCodes(codes.values.float().cpu(), codes.indices.cpu()), norms.cpu(), x
+
+
+def decoder_norms(sae) -> torch.Tensor:
+    """Norm of each latent's decoder row, on the host."""
+    return sae.W_dec.detach().float().norm(dim=-1).cpu()
+
+
+def pooled_matrix(items, sae, min_contribution: float = 0.0, reader=None):
     """Max-pooled CSR matrix (one row per item, float32) of token activations
-    (:class:`saetools.readers.TokenActivations`) encoded by ``sae``, pooled as a store does."""
+    (:class:`saetools.readers.TokenActivations`) encoded by ``sae`` (on ``reader``'s device),
+    pooled as a store does."""
     import scipy.sparse as sp
 
-    norms = sae.W_dec.float().norm(dim=-1)
+    sae = sae_for_reader(sae, reader)
+    norms = decoder_norms(sae)
     indptr, indices, values = [0], [], []
     with torch.inference_mode():
         for item in items:
-            x = item.acts.float()
-            doc = max_pool(
-                sae.encode(x), item.offsets, sae.cfg.d_sae, x.norm(dim=-1), norms, min_contribution
-            )
+            codes, token_norms, _ = encode_part(sae, item.acts)
+            doc = max_pool(codes, item.offsets, sae.cfg.d_sae, token_norms, norms, min_contribution)
             indices.append(doc.indices)
             values.append(doc.values)
             indptr.append(indptr[-1] + len(doc.indices))

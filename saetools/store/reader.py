@@ -132,20 +132,21 @@ class Store:
             raise SaetoolsError(f"{self.folder}: the store does not record where its SAE is")
         return load_sae(self.sae_path)
 
-    def open_reader(self, *, device: str | None = "cpu", progress: bool = False):
+    def open_reader(self, *, device: str | None = "auto", progress: bool = False):
         """A reader configured exactly as the one that encoded this store."""
         from ..readers.defaults import reader_from_description
 
         return reader_from_description(self.reader_spec, device=device, quiet=not progress)
 
-    def encode_like(self, texts, *, device: str | None = "cpu") -> sp.csr_matrix:
+    def encode_like(self, texts, *, device: str | None = "auto") -> sp.csr_matrix:
         """Max-pooled SAE vectors (CSR, one row per text) of new texts, made exactly as this
         store's documents were (same reader, SAE and pooling)."""
         from .pooling import pooled_matrix
 
         sae = self.load_sae()
         reader = self.open_reader(device=device)
-        return pooled_matrix(reader.iter_activations(list(texts)), sae, self.min_contribution)
+        items = reader.iter_activations(list(texts))
+        return pooled_matrix(items, sae, self.min_contribution, reader=reader)
 
     def aligned_with(self, other: Store) -> tuple[Store, Store]:
         """Views of this store and ``other`` restricted to the document ids both hold, in this

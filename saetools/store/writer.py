@@ -26,6 +26,7 @@ from ..corpus import Corpus
 from ..errors import SaetoolsError
 from ..outputs import default_file_mode
 from ..readers.base import iter_parts
+from ..sae.check import ReconstructionCheck
 from .manifest import FORMAT, FORMAT_VERSION, MANIFEST, identity, read_manifest, write_json_atomic
 from .pooling import max_pool, merge_pooled
 from .reader import concat_or_empty
@@ -203,9 +204,14 @@ def encode_corpus(
     bar = tqdm(desc="encoding", unit="tok", unit_scale=True, disable=not progress)
     bar.set_postfix_str(f"doc {start:,}/{len(texts):,}")
     cut_before = getattr(reader, "cut_docs", 0)
+    check = None if "sae_check" in manifest else ReconstructionCheck(sae)
     pooled, lo = [], start
-    for row, doc, tokens in pooled_rows(reader, sae, texts, start, len(texts), min_contribution):
+    rows = pooled_rows(reader, sae, texts, start, len(texts), min_contribution, check)
+    for row, doc, tokens in rows:
         bar.update(tokens)
+        if check is not None and (check.done or row == len(texts) - 1):
+            _record_check(manifest, check.finish(), reader, sae, bar)
+            check = None
         if doc is None:
             continue
         pooled.append(doc)
@@ -235,32 +241,35 @@ def encode_corpus(
     return folder
 
 
-def pooled_rows(reader, sae, texts, lo: int, hi: int, min_contribution: float):
+def pooled_rows(reader, sae, texts, lo: int, hi: int, min_contribution: float, check=None):
     """Yield ``(row, pooled, tokens)`` for the documents ``texts[lo:hi]``: ``pooled`` is a
     document's :class:`~saetools.store.pooling.PooledDocument` (None for a part that is not its
-    last), ``tokens`` how many tokens the part had.
+    last), ``tokens`` how many tokens the part had. The SAE runs on the reader's device; a
+    :class:`~saetools.sae.check.ReconstructionCheck` given as ``check`` sees the first vectors.
 
     The reader batches documents in chunks of ``chunk_docs`` counted from document 0, and
     reading starts at the chunk that holds ``lo``: values never depend on the shard size, on
     where a run was interrupted or on which shard is being repaired.
     """
+    from .pooling import decoder_norms, encode_part, sae_for_reader
+
     align = max(int(getattr(reader, "chunk_docs", 1)), 1)
     read_from = lo - lo % align
-    decoder_norms = sae.W_dec.detach().float().norm(dim=-1)
+    sae = sae_for_reader(sae, reader)
+    if check is not None:
+        check.sae = sae
+    norms = decoder_norms(sae)
     current = None
     with torch.inference_mode():
         for doc, item, last in iter_parts(reader, texts[read_from:hi]):
             row = read_from + doc
             if row < lo:
                 continue
-            x = item.acts.float()
+            codes, token_norms, x = encode_part(sae, item.acts)
+            if check is not None and not check.done:
+                check.add(x)
             part = max_pool(
-                sae.encode(x),
-                item.offsets,
-                sae.cfg.d_sae,
-                x.norm(dim=-1),
-                decoder_norms,
-                min_contribution,
+                codes, item.offsets, sae.cfg.d_sae, token_norms, norms, min_contribution
             )
             current = part if current is None else merge_pooled(current, part)
             if last:
@@ -268,6 +277,18 @@ def pooled_rows(reader, sae, texts, lo: int, hi: int, min_contribution: float):
                 current = None
             else:
                 yield row, None, x.shape[0]
+
+
+def _record_check(manifest: dict, result: dict | None, reader, sae, bar) -> None:
+    """Put the first-batch FVU into the manifest (written with the next shard) and warn when
+    it is poor."""
+    from ..sae.check import warn_if_poor
+
+    if result is None:
+        return
+    manifest["sae_check"] = result
+    bar.clear()
+    warn_if_poor(result, reader.describe(), sae.cfg.reader)
 
 
 def _readable_manifest(folder: Path, overwrite: bool) -> dict | None:
