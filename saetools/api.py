@@ -65,9 +65,10 @@ def train_sae(
     check_output_folder(out, "--out")
     cfg = merged(config, TrainConfig, kwargs)
     source, _ = _bind(source, None, None, kwargs)
-    corpus = read_corpus(data, source.field, **source.corpus_options)
     source = dataclasses.replace(source, device=cfg.device)
     reader = source.open_reader(progress=progress)
+    render = getattr(reader, "render_chat", None)
+    corpus = read_corpus(data, source.field, **source.corpus_options, render=render)
     return train_on_corpus(
         corpus,
         out,

@@ -77,7 +77,23 @@ def _chat_text(messages: Any, role: str) -> str:
     return "\n\n".join(parts)
 
 
-def _record_text(record: Any, field: str, role: str | None, file: Path, line: int) -> str:
+def is_chat(value: Any) -> bool:
+    """True for a list of chat messages (dicts with ``role`` and ``content``)."""
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(m, dict) and "role" in m and "content" in m for m in value)
+    )
+
+
+def plain_chat(messages: list[dict]) -> str:
+    """A conversation as text without a model's chat template: ``role: content`` blocks."""
+    return "\n\n".join(f"{m['role']}: {m['content']}" for m in messages)
+
+
+def _record_text(
+    record: Any, field: str, role: str | None, file: Path, line: int, render=None
+) -> str:
     if role is not None:
         try:
             messages = get_field(record, field)
@@ -95,6 +111,9 @@ def _record_text(record: Any, field: str, role: str | None, file: Path, line: in
         ) from None
     if value is None:
         return ""
+    if is_chat(value):  # a whole conversation: the reader's chat template, when it has one
+        messages = [{"role": m["role"], "content": _chat_text([m], m["role"])} for m in value]
+        return (render or plain_chat)(messages)
     if not isinstance(value, str | int | float):
         raise InputError(
             f"expected text, found {type(value).__name__}", file=file, line=line, field=field
@@ -102,9 +121,17 @@ def _record_text(record: Any, field: str, role: str | None, file: Path, line: in
     return str(value)
 
 
-def _record_id(record: Any, id_field: str | None, file: Path, line: int) -> str:
+AUTO_ID_FIELD = "id"
+"""Without ``id_field``, records that have this field take their ids from it (line numbers
+otherwise, and where those ids repeat)."""
+
+
+def _record_id(record: Any, id_field: str | None, file: Path, line: int, offset: int = 0) -> str:
     if id_field is None:
-        return str(line)
+        value = record.get(AUTO_ID_FIELD) if isinstance(record, dict) else None
+        if value is None or isinstance(value, dict | list):
+            return str(offset + line)
+        return str(value)
     try:
         return str(get_field(record, id_field))
     except KeyError:
@@ -135,12 +162,16 @@ def iter_json_lines(path: str | Path) -> Iterator[tuple[int, Any]]:
         yield number, value
 
 
-def _iter_jsonl(path: Path, field: str, id_field: str | None, role: str | None):
+def _iter_jsonl(
+    path: Path, field: str, id_field: str | None, role: str | None, render=None, offset: int = 0
+):
+    """Records of a JSONL file; line numbers (ids by default) count from ``offset`` + 1 (a
+    shard of a folder continues its predecessor's count); errors name the file's own line."""
     for number, record in iter_json_lines(path):
         yield (
-            _record_id(record, id_field, path, number),
-            _record_text(record, field, role, path, number),
-            number,
+            _record_id(record, id_field, path, number, offset),
+            _record_text(record, field, role, path, number, render),
+            offset + number,
         )
 
 
@@ -157,12 +188,16 @@ def _iter_csv(path: Path, delimiter: str, field: str, id_field: str | None):
             raise InputError(
                 f"no such column (columns: {', '.join(columns)})", file=path, line=1, field=wanted
             )
+    auto = id_field is None and AUTO_ID_FIELD in columns
     for row in reader:
         number = reader.line_num
-        yield (str(row[id_field]) if id_field else str(number)), row[field] or "", number
+        key = id_field or (AUTO_ID_FIELD if auto else None)
+        yield (str(row[key]) if key else str(number)), row[field] or "", number
 
 
-def _iter_parquet(path: Path, field: str, id_field: str | None):
+def _iter_parquet(path: Path, field: str, id_field: str | None, role=None, render=None, offset=0):
+    """Records of one Parquet file; rows are numbered from ``offset`` + 1 (see
+    :func:`_iter_jsonl`)."""
     import pyarrow.parquet as pq
 
     try:
@@ -173,16 +208,41 @@ def _iter_parquet(path: Path, field: str, id_field: str | None):
     top = field.split(".")[0]
     if top not in columns:
         raise InputError(f"no such column (columns: {', '.join(columns)})", file=path, field=field)
-    records = table.to_pylist()
+    for number, record in enumerate(table.to_pylist(), start=1):
+        yield (
+            _record_id(record, id_field, path, number, offset),
+            _record_text(record, field, role, path, number, render),
+            offset + number,
+        )
+
+
+def _iter_shards(path: Path, field: str, id_field: str | None, role: str | None, render=None):
+    """A folder of Parquet or JSONL shards, in name order, numbered as one table."""
+    shards = sorted(p for p in path.iterdir() if p.suffix.lower() in (".parquet", ".jsonl"))
+    kinds = {p.suffix.lower() for p in shards}
+    if len(kinds) > 1:
+        raise InputError("holds both .parquet and .jsonl files; use one kind per folder", file=path)
+    offset = 0
+    for shard in shards:
+        reader = _iter_parquet if shard.suffix.lower() == ".parquet" else _iter_jsonl
+        number = offset
+        for doc_id, text, number in reader(shard, field, id_field, role, render, offset):
+            yield doc_id, text, number
+        offset = number
+
+
+def iter_records(records, name: str, field: str = "text", *, id_field=None, role=None, render=None):
+    """``(id, text, row)`` of in-memory records (dicts: a ``datasets.Dataset``, a list), read as a
+    data file's records are; errors name ``name`` and the row."""
     for number, record in enumerate(records, start=1):
         yield (
-            _record_id(record, id_field, path, number),
-            _record_text(record, field, None, path, number),
+            _record_id(record, id_field, name, number),
+            _record_text(record, field, role, name, number, render),
             number,
         )
 
 
-def _iter_hf_dataset(path: Path, field: str, id_field: str | None, role: str | None):
+def _iter_hf_dataset(path: Path, field: str, id_field: str | None, role: str | None, render=None):
     """A Hugging Face ``datasets`` folder written by ``save_to_disk`` (Arrow stream files listed
     in ``state.json``), read with pyarrow alone."""
     import json as _json
@@ -210,7 +270,7 @@ def _iter_hf_dataset(path: Path, field: str, id_field: str | None, role: str | N
             number += 1
             yield (
                 _record_id(record, id_field, path, number),
-                _record_text(record, field, role, path, number),
+                _record_text(record, field, role, path, number, render),
                 number,
             )
 
@@ -226,30 +286,39 @@ def iter_documents(
     *,
     id_field: str | None = None,
     role: str | None = None,
+    render=None,
 ) -> Iterator[tuple[str, str, int]]:
     """Yield ``(id, text, line)`` for every record of a data file, empty texts included.
 
     The format follows the suffix: ``.jsonl``/``.json``/``.ndjson``, ``.csv``, ``.tsv``,
-    ``.parquet``, a folder saved by ``datasets.Dataset.save_to_disk``, anything else as plain
-    text with one document per line. ``field`` is a dotted
-    path into each record; with ``role`` set, ``field`` names a chat ``messages`` list and the
-    contents of that role's messages are joined.
+    ``.parquet``, a folder of ``.parquet`` or ``.jsonl`` shards (read in name order as one
+    table), a folder saved by ``datasets.Dataset.save_to_disk``, anything else as plain text
+    with one document per line. ``field`` is a dotted path into each record; with ``role`` set,
+    ``field`` names a chat ``messages`` list and the contents of that role's messages are
+    joined; without it a whole conversation is rendered by ``render`` (a reader's chat template)
+    or as ``role: content`` blocks. Ids come from ``id_field``, else from an ``id`` field where
+    records have one, else from line numbers.
     """
     path = Path(path)
     if not path.exists():
         raise InputError("no such file", file=path)
     if path.is_dir():
         if (path / "state.json").exists():
-            yield from _iter_hf_dataset(path, field, id_field, role)
+            yield from _iter_hf_dataset(path, field, id_field, role, render)
             return
-        raise InputError("is a directory, expected a data file or a saved dataset", file=path)
+        if any(p.suffix.lower() in (".parquet", ".jsonl") for p in path.iterdir()):
+            yield from _iter_shards(path, field, id_field, role, render)
+            return
+        raise InputError(
+            "is a directory without .parquet or .jsonl shards or a saved dataset", file=path
+        )
     suffix = path.suffix.lower()
     if suffix in JSONL_SUFFIXES:
-        yield from _iter_jsonl(path, field, id_field, role)
+        yield from _iter_jsonl(path, field, id_field, role, render)
     elif suffix in CSV_SUFFIXES:
         yield from _iter_csv(path, CSV_SUFFIXES[suffix], field, id_field)
     elif suffix == ".parquet":
-        yield from _iter_parquet(path, field, id_field)
+        yield from _iter_parquet(path, field, id_field, role, render)
     else:
         yield from _iter_text(path)
 
@@ -261,15 +330,21 @@ def read_corpus(
     id_field: str | None = None,
     role: str | None = None,
     warn: bool = True,
+    render=None,
 ) -> Corpus:
-    """Read every non-empty document of a data file (or a list of strings).
+    """Read every non-empty document of a data file, a ``datasets.Dataset`` or a list of
+    strings (see :func:`iter_documents`; ``render`` formats chat conversations).
 
     Empty or whitespace-only documents are skipped with a warning giving their count; a source
-    with no documents at all is an :class:`InputError`.
+    with no documents at all is an :class:`InputError`. Ids taken from ``id`` fields that repeat
+    are replaced by line numbers, with a warning.
     """
     if isinstance(source, str | Path):
-        rows = iter_documents(source, field, id_field=id_field, role=role)
+        rows = iter_documents(source, field, id_field=id_field, role=role, render=render)
         name = str(source)
+    elif is_hf_dataset(source):
+        name = dataset_name(source)
+        rows = iter_records(source, name, field, id_field=id_field, role=role, render=render)
     else:
         rows = ((str(i), str(t), i + 1) for i, t in enumerate(source))
         name = "<list>"
@@ -279,6 +354,14 @@ def read_corpus(
             skipped += 1
             continue
         documents.append(Document(doc_id, text, line))
+    if id_field is None and len({d.id for d in documents}) < len(documents):
+        if any(d.id != str(d.line) for d in documents) and warn:
+            print(
+                f"warning: {name}: the records' '{AUTO_ID_FIELD}' values repeat; documents are "
+                "identified by line number (name a unique field with --id-field)",
+                file=sys.stderr,
+            )
+        documents = [d._replace(id=str(d.line)) for d in documents]
     if skipped and warn:
         print(f"warning: {name}: skipped {skipped} empty document(s)", file=sys.stderr)
     if not documents:
@@ -292,7 +375,9 @@ def content_key(data, field: str = "text", id_field: str | None = None, role: st
     import hashlib
 
     digest = hashlib.sha256(repr((field, id_field, role)).encode())
-    if isinstance(data, str | Path):
+    if is_hf_dataset(data):
+        digest.update(f"datasets:{data._fingerprint}".encode())
+    elif isinstance(data, str | Path):
         path = Path(data)
         if not path.exists():
             raise InputError("no such file", file=path)
@@ -306,6 +391,39 @@ def content_key(data, field: str = "text", id_field: str | None = None, role: st
         for text in data:
             digest.update(str(text).encode("utf-8", "surrogatepass") + b"\0")
     return digest.hexdigest()[:16]
+
+
+def is_hf_dataset(data) -> bool:
+    """True for a ``datasets.Dataset`` (checked without importing ``datasets``)."""
+    return type(data).__name__ == "Dataset" and hasattr(data, "_fingerprint")
+
+
+def dataset_name(dataset) -> str:
+    """How errors and reports name a ``datasets.Dataset``."""
+    info = getattr(dataset, "info", None)
+    name = getattr(info, "dataset_name", None) or "dataset"
+    split = getattr(dataset, "split", None)
+    return f"hf:{name}" + (f"[{split}]" if split else "")
+
+
+def load_hf_dataset(name: str, split: str = "train", config: str | None = None):
+    """A dataset from the Hugging Face hub (or a local folder ``datasets`` reads) by name,
+    through the optional ``datasets`` package (``pip install 'saetools[hf]'``)."""
+    try:
+        import datasets
+    except ImportError:
+        raise InputError(
+            "reading a dataset by name needs the datasets package: pip install 'saetools[hf]'",
+            file=f"hf:{name}",
+        ) from None
+    try:
+        return datasets.load_dataset(name, config, split=split)
+    except (FileNotFoundError, ValueError, ConnectionError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise InputError(f"cannot load the dataset ({first})", file=f"hf:{name}") from None
+    except Exception as exc:  # datasets raises its own types for missing configs and splits
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise InputError(f"cannot load the dataset ({first})", file=f"hf:{name}") from None
 
 
 def check_input(data) -> None:

@@ -76,7 +76,8 @@ class Source:
     field: str = "text"
     """dotted path of the text field"""
     id_field: str | None = None
-    """field holding document ids (default: line number)"""
+    """field holding document ids (default: the records' 'id' field when they have one, else
+    the line number)"""
     role: str | None = None
     """with a chat 'messages' field: the role to read"""
     reader: Any = None
@@ -101,7 +102,8 @@ class Source:
     max_tokens_per_doc: int | None = None
     """read at most this many tokens of each document (the output notes how many were cut)"""
     sae: Any = None
-    """SAE folder (default: the shipped SAE for the reader; API: also an SAE object)"""
+    """SAE folder or .pth file, hub reference (org/repo/folder) or SAELens release/sae_id
+    (default: the shipped SAE for the reader; API: also an SAE object; docs/models.md)"""
     device: str = "auto"
     """auto (CUDA when present, else CPU) | cpu | cuda | cuda:N; the SAE runs there too"""
 
@@ -169,6 +171,31 @@ class Source:
     def corpus_options(self) -> dict[str, Any]:
         """Keywords of :func:`saetools.corpus.read_corpus` (id field and role)."""
         return {"id_field": self.id_field, "role": self.role}
+
+
+@dataclass
+class DatasetOptions:
+    """A dataset read by name through the ``datasets`` package (``pip install
+    'saetools[hf]'``) instead of a data file."""
+
+    hf_dataset: str | None = None
+    """read this Hugging Face dataset (hub name or local folder) instead of DATA"""
+    split: str = "train"
+    """split of --hf-dataset"""
+    config: str | None = None
+    """configuration of --hf-dataset"""
+
+    def data(self, given):
+        """``given`` (the DATA argument), or the dataset named here; exactly one of them."""
+        from .errors import SaetoolsError
+
+        if (given is None) == (self.hf_dataset is None):
+            raise SaetoolsError("give DATA or --hf-dataset NAME (one of them)")
+        if given is not None:
+            return given
+        from .corpus import load_hf_dataset
+
+        return load_hf_dataset(self.hf_dataset, self.split, self.config)
 
 
 @dataclass

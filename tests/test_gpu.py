@@ -186,3 +186,49 @@ def test_reader_on_gpu() -> None:
 def test_training_on_gpu() -> None:
     """Dictionary recovery and training throughput on CUDA."""
     check_training()
+
+
+def check_sae_on_reader_device(tokenizer_dir: str, texts: list[str]) -> None:
+    """The SAE runs where the reader is (CUDA, the reader's dtype): pooled vectors agree with a
+    CPU fp32 run, and a Goodfire-sized ReLU SAE encodes at GPU speed."""
+    import copy
+
+    from transformers import AutoTokenizer
+
+    from saetools.readers import HFReader
+    from saetools.sae.models import SAEConfig, build_sae
+    from saetools.store.pooling import encode_part, pooled_matrix, sae_for_reader
+
+    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
+    model = smollm2_shaped_model()
+    torch.manual_seed(1)
+    sae = build_sae(SAEConfig("topk", 576, 4608, 32))
+    gpu_reader = HFReader(copy.deepcopy(model), 15, tokenizer=tok, device=DEVICE)
+    cpu_reader = HFReader(model, 15, tokenizer=tok, device="cpu", dtype="float32")
+    placed = sae_for_reader(sae, gpu_reader)
+    assert placed.W_enc.device.type == "cuda" and placed.W_enc.dtype == gpu_reader.dtype
+    assert sae.W_enc.device.type == "cpu"  # the caller's SAE is left where it was
+    on_gpu = pooled_matrix(gpu_reader.iter_activations(texts[:32]), sae, reader=gpu_reader)
+    on_cpu = pooled_matrix(cpu_reader.iter_activations(texts[:32]), sae, reader=cpu_reader)
+    a, b = on_gpu.toarray() > 0, on_cpu.toarray() > 0
+    agreement = (a & b).sum() / max((a | b).sum(), 1)
+    print(f"pooled latents, {gpu_reader.dtype} on {DEVICE} vs fp32 on CPU: Jaccard {agreement:.3f}")
+    assert agreement > 0.8
+
+    big = build_sae(SAEConfig("relu", 4096, 65536, None)).to(DEVICE, torch.bfloat16)
+    x = torch.randn(8192, 4096, device=DEVICE, dtype=torch.bfloat16)
+    encode_part(big, x)
+    sync()
+    start = time.perf_counter()
+    for _ in range(5):
+        encode_part(big, x)
+    sync()
+    rate = 5 * x.shape[0] / (time.perf_counter() - start)
+    print(f"ReLU SAE 4096 -> 65536 encode on {DEVICE} bf16: {rate:,.0f} tokens/s")
+
+
+def test_sae_runs_on_the_readers_device() -> None:
+    """Pooled vectors from an SAE on CUDA match a CPU run; encode throughput of a large SAE."""
+    from saetools.readers.defaults import convert_gguf, smollm2_gguf_path
+
+    check_sae_on_reader_device(str(convert_gguf(smollm2_gguf_path(), quiet=True)), example_texts())

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..options import EncodeOptions, Source
+from ..options import DatasetOptions, EncodeOptions, Source
 from ..sae.config import TrainConfig
 from . import cli
 from .options import options_from, take
@@ -15,23 +15,26 @@ QUIET = click.option("--quiet", "-q", is_flag=True, help="no progress bars")
 
 
 @cli.command()
-@click.argument("corpus", type=click.Path(path_type=Path))
+@click.argument("corpus", type=click.Path(path_type=Path), required=False)
 @click.option(
     "--out", "out", required=True, type=click.Path(path_type=Path), help="output folder for the SAE"
 )
 @options_from(Source, exclude=("sae", "device"))
+@options_from(DatasetOptions)
 @options_from(TrainConfig)
 @click.option("--resume", is_flag=True, help="continue an interrupted run from its checkpoint")
 @click.option("--keep-activations", is_flag=True, help="keep the cached activations after training")
 @QUIET
 def train(corpus, out, resume, keep_activations, quiet, **kwargs) -> None:
-    """Train an SAE on a reader's activations over CORPUS (jsonl/csv/tsv/parquet/txt)."""
+    """Train an SAE on a reader's activations over CORPUS (jsonl/csv/tsv/parquet/txt, a folder
+    of shards) or --hf-dataset NAME."""
     from ..api import train_sae
 
     cfg = take(kwargs, TrainConfig)
     source = take(kwargs, Source)
+    data = take(kwargs, DatasetOptions).data(corpus)
     result = train_sae(
-        corpus,
+        data,
         out,
         config=cfg,
         source=source,
@@ -69,7 +72,7 @@ def evaluate(sae, corpus, max_docs, quiet, **kwargs) -> None:
 
 
 @cli.command()
-@click.argument("data", type=click.Path(path_type=Path))
+@click.argument("data", type=click.Path(path_type=Path), required=False)
 @click.option(
     "--out",
     "out",
@@ -78,12 +81,15 @@ def evaluate(sae, corpus, max_docs, quiet, **kwargs) -> None:
     help="store folder to create (or resume)",
 )
 @options_from(Source)
+@options_from(DatasetOptions)
 @options_from(EncodeOptions)
 @QUIET
 def encode(data, out, quiet, **kwargs) -> None:
-    """Encode DATA into a sparse store at --out (resumes an interrupted run)."""
+    """Encode DATA (a data file or folder of shards) or --hf-dataset NAME into a sparse store
+    at --out (resumes an interrupted run)."""
     from ..api import encode as encode_api
 
+    data = take(kwargs, DatasetOptions).data(data)
     store = encode_api(
         data,
         out,
@@ -152,4 +158,9 @@ def models() -> None:
         click.echo(line)
     click.echo("SAEs:")
     for line in describe_packs():
+        click.echo(line)
+    from ..sae.hub import describe_releases
+
+    click.echo("SAELens releases --sae also takes as release/sae_id (downloaded on first use):")
+    for line in describe_releases():
         click.echo(line)

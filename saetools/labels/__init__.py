@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 LABELS_FILE = "labels.jsonl"
-SOURCE_PREFERENCE = {"llm": 0, "keywords": 1, "tokens": 2}
+SOURCE_PREFERENCE = {"imported": -1, "llm": 0, "keywords": 1, "tokens": 2}
 
 
 def user_labels_path(sae_folder: str | Path | None = None, *, fingerprint: str | None = None):
@@ -76,14 +76,17 @@ def load_labels(sae_folder: str | Path | None, *, fingerprint: str | None = None
     """Best label per latent for an SAE (empty if there is none).
 
     Labels come from ``labels.jsonl`` beside the SAE and from the labels made on this machine
-    (``saetools label``). Per latent, the label with the higher held-out ``score`` (an F1 for
-    both keyword and LLM labels) wins; at equal scores an LLM label beats a keyword label.
+    (``saetools label``, ``saetools labels import``). Per latent, an imported label wins (the
+    user brought it on purpose); otherwise the label with the higher held-out ``score`` (an F1
+    for both keyword and LLM labels) wins, and at equal scores an LLM label beats a keyword
+    label.
     """
     best: dict[int, tuple] = {}
     for row in label_rows(sae_folder, fingerprint=fingerprint):
         if not row.get("label"):
             continue
-        rank = (-(row.get("score") or 0.0), SOURCE_PREFERENCE.get(row.get("source"), 3))
+        source = row.get("source")
+        rank = (source != "imported", -(row.get("score") or 0.0), SOURCE_PREFERENCE.get(source, 3))
         latent = int(row["latent"])
         if latent not in best or rank < best[latent][0]:
             best[latent] = (rank, str(row["label"]))
@@ -169,11 +172,14 @@ def user_label_summary(folder) -> str | None:
     path = user_labels_path(folder)
     if not path.exists():
         return None
-    by_model: dict[str, list] = defaultdict(list)
+    by_model: dict[tuple, list] = defaultdict(list)
     for row in read_label_file(path):
-        by_model[str(row.get("model"))].append(row)
+        by_model[(str(row.get("source")), str(row.get("model")))].append(row)
     parts = []
-    for model, rows in sorted(by_model.items()):
+    for (source, model), rows in sorted(by_model.items()):
+        if source == "imported":
+            parts.append(f"{len(rows)} imported from {rows[0].get('origin', model)}")
+            continue
         scores = sorted(r["score"] for r in rows if r.get("score_kind") == "fidelity_f1_heldout")
         median = f"{scores[len(scores) // 2]:.2f}" if scores else "n/a"
         parts.append(f"{len(rows)} by {model} (fidelity F1 median {median})")

@@ -195,6 +195,15 @@ class HFReader:
             **({"site": self.site} if self.site != DEFAULT_SITE else {}),
         }
 
+    def render_chat(self, messages: list[dict]) -> str:
+        """A conversation as this model reads it: its tokenizer's chat template, or ``role:
+        content`` blocks when it has none."""
+        if getattr(self.tokenizer, "chat_template", None):
+            return self.tokenizer.apply_chat_template(messages, tokenize=False)
+        from ..corpus import plain_chat
+
+        return plain_chat(messages)
+
     def _capture(self, module, args, output):
         self._captured = output[0] if isinstance(output, tuple) else output
         raise _StopForward

@@ -279,8 +279,11 @@ def _load_dictionary_learning(folder: Path, dtype) -> SAE:
 
 def detect_format(path: str | Path) -> tuple[str, Path]:
     """Return ``(format, path)`` for an SAE folder, a weights file inside one, or a ``.pth``
-    state dict (``path`` is then the file)."""
-    path = Path(path)
+    state dict (``path`` is then the file); a hub reference is fetched first
+    (:mod:`saetools.sae.hub`)."""
+    from .hub import resolve_sae_path
+
+    path = resolve_sae_path(path)
     if path.is_file():
         if path.suffix in formats.TORCH_SUFFIXES and path.name != DICTIONARY_LEARNING_WEIGHTS:
             return "torch", path

@@ -27,14 +27,15 @@ def default_sae_path(reader=None) -> Path:
 
 
 def resolve_sae(sae=None, reader=None):
-    """``(SAE, folder)`` for an SAE object (folder None), a folder, or None (the SAE shipped for
-    ``reader``)."""
+    """``(SAE, path)`` for an SAE object (path None), a local path or hub reference (fetched;
+    the local path), or None (the SAE shipped for ``reader``)."""
+    from .hub import resolve_sae_path
     from .io import load_sae
     from .models import SAE
 
     if isinstance(sae, SAE):
         return sae, None
-    folder = default_sae_path(reader) if sae is None else Path(sae)
+    folder = default_sae_path(reader) if sae is None else resolve_sae_path(sae)
     return load_sae(folder), folder
 
 

@@ -14,14 +14,22 @@ from ..corpus import check_input, content_key, read_corpus
 from ..errors import SaetoolsError
 from ..options import EncodeOptions, Source
 from ..outputs import check_output_folder
+from ..sae.hub import parse_reference
 from .manifest import read_manifest
 from .reader import Store, open_store
 from .writer import DEFAULT_MIN_CONTRIBUTION, DEFAULT_SHARD_DOCS, encode_corpus, sae_identity
 
 
 def is_store(path) -> bool:
-    """True when ``path`` is a folder holding a saetools store."""
+    """True when ``path`` is an open :class:`Store` or a folder holding a saetools store."""
+    if isinstance(path, Store):
+        return True
     return isinstance(path, str | Path) and (Path(path) / "manifest.json").exists()
+
+
+def as_store(data) -> Store:
+    """An open :class:`Store` as is; a store folder opened."""
+    return data if isinstance(data, Store) else open_store(data)
 
 
 def as_texts(data, field: str = "text"):
@@ -49,7 +57,9 @@ def encode(
     reader=None,
     progress: bool = True,
 ) -> Store:
-    """Encode ``data`` (a data file, a list of texts or a Series) into a store and open it.
+    """Encode ``data`` (a data file or folder of shards, a list of texts, a pandas Series or
+    DataFrame, a ``datasets.Dataset``) into a store and open it; chat conversations are
+    rendered with the reader's chat template.
 
     Without ``out`` the store goes to the cache (and is reused when complete). ``reader``: an
     already loaded reader (else ``source`` names it).
@@ -78,13 +88,15 @@ def encode(
         out = saetools_home() / "stores" / hashlib.sha256(key.encode()).hexdigest()[:20]
         if is_store(out) and read_manifest(Path(out)).get("complete"):
             return _as_given(open_store(out), data, sae_folder)
-    corpus = read_corpus(data, source.field, **source.corpus_options)
+    render = getattr(reader, "render_chat", None)
+    corpus = read_corpus(data, source.field, **source.corpus_options, render=render)
     encode_corpus(
         corpus,
         reader,
         model,
         out,
         sae_path=sae_folder,
+        sae_ref=parse_reference(source.sae),
         source={"field": source.field, **source.corpus_options},
         shard_docs=options.shard_docs or DEFAULT_SHARD_DOCS,
         min_contribution=minimum,
@@ -113,14 +125,14 @@ def store_for(
 ) -> Store:
     """The store of ``data``: opened if it is a store folder, else encoded into the cache."""
     if is_store(data):
-        return open_store(data)
+        return as_store(data)
     return encode(data, source=source, options=options, reader=reader, progress=progress)
 
 
 def texts_of(data, source: Source) -> list[str]:
     """The documents' texts, from a store or raw data."""
     if is_store(data):
-        return open_store(data).docs["text"].tolist()
+        return as_store(data).docs["text"].tolist()
     return read_corpus(data, source.field, **source.corpus_options, warn=False).texts
 
 
@@ -136,11 +148,11 @@ def store_pair(a, b, source: Source | None = None, *, fit=False, seed=0, progres
     if fit and (is_store(a) or is_store(b)):
         raise SaetoolsError("--fit needs raw data files, not stores (they are already encoded)")
     if is_store(a) and is_store(b):
-        store_a, store_b = open_store(a), open_store(b)
+        store_a, store_b = as_store(a), as_store(b)
         store_a.check_comparable(store_b)
         return store_a, store_b
     reader, options = None, None
-    given = [open_store(side) for side in (a, b) if is_store(side)]
+    given = [as_store(side) for side in (a, b) if is_store(side)]
     if given:
         source, reader, options = _like_store(given[0], source, progress)
     else:
@@ -174,7 +186,7 @@ def _like_store(store: Store, source: Source, progress: bool):
     if source.sae is not None:
         from ..sae.io import folder_fingerprint
 
-        if folder_fingerprint(source.sae) != store.sae_fingerprint:
+        if folder_fingerprint(source.sae) != store.sae_fingerprint:  # hub references fetched
             raise SaetoolsError(
                 f"{source.sae}: not the SAE {store.folder} was encoded with ({store.sae_path}); "
                 "leave out --sae to encode the other side with the store's SAE"

@@ -79,13 +79,25 @@ class Store:
 
     @property
     def sae_path(self) -> Path | None:
-        """Folder of the SAE whose labels apply: the one the user named, else the one the
-        encode recorded (None for an SAE object)."""
+        """Where the SAE whose labels apply is: the one the user named, else where the encode
+        found it (its absolute path, the same path relative to this store, the hub reference
+        it came from), else the shipped SAE with the same weights (None for an SAE object)."""
         if self.given_sae is not None:
             return self.given_sae
-        path = self.manifest["sae"].get("path")
-        if path is not None and Path(path).is_dir():
+        recorded = self.manifest["sae"]
+        path = recorded.get("path")
+        if path is not None and Path(path).exists():
             return Path(path)
+        relative = recorded.get("relative")
+        if relative is not None and (self.folder / relative).exists():
+            return (self.folder / relative).resolve()
+        if recorded.get("ref"):
+            from ..sae.hub import resolve_sae_path
+
+            try:
+                return resolve_sae_path(recorded["ref"])
+            except SaetoolsError:
+                pass
         from ..sae.packs import pack_with_fingerprint  # moved: a shipped SAE is found by weights
 
         return pack_with_fingerprint(self.sae_fingerprint) or (None if path is None else Path(path))

@@ -44,11 +44,13 @@ def docs_fingerprint(corpus: Corpus) -> str:
     return digest.hexdigest()[:16]
 
 
-def sae_identity(sae, sae_path: str | Path | None) -> dict:
-    """Describe an SAE for the manifest; the fingerprint hashes its weights."""
+def sae_identity(sae, sae_path: str | Path | None, ref=None, store=None) -> dict:
+    """Describe an SAE for the manifest; the fingerprint hashes its weights. Where it is, so a
+    store copied elsewhere finds it: ``path`` (absolute), ``relative`` (to the store folder
+    ``store``) and ``ref`` (the hub reference it came from)."""
     from ..sae.io import sae_fingerprint
 
-    return {
+    identity = {
         "path": None if sae_path is None else str(Path(sae_path).resolve()),
         "fingerprint": sae_fingerprint(sae),
         "architecture": sae.cfg.architecture,
@@ -56,6 +58,11 @@ def sae_identity(sae, sae_path: str | Path | None) -> dict:
         "d_sae": sae.cfg.d_sae,
         "k": sae.cfg.k,
     }
+    if sae_path is not None and store is not None:
+        identity["relative"] = os.path.relpath(Path(sae_path).resolve(), Path(store).resolve())
+    if ref is not None:
+        identity["ref"] = str(ref)
+    return identity
 
 
 def _write_docs(corpus: Corpus, folder: Path) -> None:
@@ -141,6 +148,7 @@ def encode_corpus(
     out: str | Path,
     *,
     sae_path: str | Path | None = None,
+    sae_ref: str | None = None,
     source: dict | None = None,
     shard_docs: int = DEFAULT_SHARD_DOCS,
     min_contribution: float = DEFAULT_MIN_CONTRIBUTION,
@@ -162,7 +170,7 @@ def encode_corpus(
         "format_version": FORMAT_VERSION,
         "saetools_version": __version__,
         "reader": reader.describe(),
-        "sae": sae_identity(sae, sae_path),
+        "sae": sae_identity(sae, sae_path, sae_ref, folder),
         "pooling": {"method": "max", "min_contribution": float(min_contribution)},
         "value_dtype": value_dtype,
         "source": {**(source or {}), "name": corpus.source, "docs_hash": docs_fingerprint(corpus)},
