@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import re
+import sys
 from pathlib import Path
 from typing import NamedTuple
 
@@ -88,9 +89,9 @@ class HubReference(NamedTuple):
 
 
 def parse_reference(value) -> HubReference | None:
-    """The hub reference ``value`` names, or None for a local path (one that exists, or that
-    starts with ``.``, ``/`` or ``~``, or has no ``/``)."""
-    if not isinstance(value, str | Path):
+    """The hub reference the string ``value`` names, or None for a local path (a ``Path``
+    object, or a string that exists, starts with ``.``, ``/`` or ``~``, or has no ``/``)."""
+    if not isinstance(value, str):
         return None
     text = str(value)
     if not text.startswith(HUB_PREFIX):
@@ -129,42 +130,53 @@ def fetch(ref: HubReference, revision: str | None = None) -> Path:
     """The local path of a hub SAE, downloading only its files into the hub cache when they
     are not there (the cache alone with ``HF_HUB_OFFLINE=1`` or without network); remembered
     for the process."""
-    from huggingface_hub import constants, list_repo_files, snapshot_download
-    from huggingface_hub.errors import (
-        GatedRepoError,
-        LocalEntryNotFoundError,
-        RepositoryNotFoundError,
-    )
+    from huggingface_hub import constants, list_repo_files
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
 
-    why = "HF_HUB_OFFLINE=1 is set"
-    if not constants.HF_HUB_OFFLINE:
-        try:
-            files = list_repo_files(ref.repo, revision=revision)
-        except GatedRepoError:
-            raise SaetoolsError(
-                f"{ref}: the repository is gated; accept its licence on huggingface.co and log in "
-                "(hf auth login or HF_TOKEN)"
-            ) from None
-        except RepositoryNotFoundError:
-            raise SaetoolsError(
-                f"{ref}: no such SAE folder here, and no such repository on the Hugging Face hub"
-            ) from None
-        except Exception as exc:  # no network: DNS, connection, timeout, proxy errors
-            why = f"the hub cannot be reached ({type(exc).__name__})"
-        else:
-            return _download(ref, files, revision)
+    cached = _from_cache(ref, revision)
+    if cached is not None:
+        return cached
+    if constants.HF_HUB_OFFLINE:
+        raise _not_cached(ref, "HF_HUB_OFFLINE=1 is set")
+    print(f"fetching {ref} from the Hugging Face hub ...", file=sys.stderr, flush=True)
     try:
-        patterns = [ref.path, f"{ref.path}/*"] if ref.path else None
+        files = list_repo_files(ref.repo, revision=revision)
+    except GatedRepoError:
+        raise SaetoolsError(
+            f"{ref}: the repository is gated; accept its licence on huggingface.co and log in "
+            "(hf auth login or HF_TOKEN)"
+        ) from None
+    except RepositoryNotFoundError:
+        raise SaetoolsError(
+            f"{ref}: no such SAE folder here, and no such repository on the Hugging Face hub"
+        ) from None
+    except Exception as exc:  # no network: DNS, connection, timeout, proxy errors
+        raise _not_cached(ref, f"the hub cannot be reached ({type(exc).__name__})") from None
+    return _download(ref, files, revision)
+
+
+def _from_cache(ref: HubReference, revision: str | None) -> Path | None:
+    """The SAE's path in the hub cache, or None when it is not there (the cache is used first:
+    published SAE weights do not change under a name)."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    patterns = [ref.path, f"{ref.path}/*"] if ref.path else None
+    try:
         folder = Path(
             snapshot_download(
                 ref.repo, revision=revision, allow_patterns=patterns, local_files_only=True
             )
         )
     except (LocalEntryNotFoundError, OSError, ValueError):
-        raise _not_cached(ref, why) from None
+        return None
     target = folder / ref.path if ref.path else folder
-    if not target.exists():
-        raise _not_cached(ref, why)
+    from .io import detect_format
+
+    try:
+        detect_format(target)  # a partly downloaded folder is fetched again
+    except SaetoolsError:
+        return None
     return target
 
 
