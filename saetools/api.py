@@ -110,7 +110,8 @@ def diff(
     progress: bool = True,
     **kwargs,
 ) -> pd.DataFrame:
-    """Which latents differ between A and B; returns a ranked :class:`pandas.DataFrame`.
+    """Which properties differ between A and B; returns a ranked :class:`pandas.DataFrame`
+    (one row per property, its latents grouped; ``by="latent"``: one row per latent).
 
     ``a`` and ``b`` are stores, data files, lists of texts or Series. Raw data is encoded with the
     given (or default) reader and SAE into a cache; ``fit=True`` first trains an SAE on A and B
@@ -129,6 +130,8 @@ def diff(
         store_b,
         labels=labels_of_store(store_a),
         examples=options.examples,
+        by=options.by,
+        group_similarity=options.group_similarity,
         **options.test_options(),
     )
     frame.attrs.update(store_a=str(store_a.folder), store_b=str(store_b.folder))

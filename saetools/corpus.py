@@ -374,7 +374,8 @@ def content_key(data, field: str = "text", id_field: str | None = None, role: st
     (every file of a folder) or the texts of a list, and the field options."""
     import hashlib
 
-    digest = hashlib.sha256(repr((field, id_field, role)).encode())
+    # the id rule is part of the key: a store cached under another rule has other ids
+    digest = hashlib.sha256(repr((field, id_field, role, f"ids:{AUTO_ID_FIELD}")).encode())
     if is_hf_dataset(data):
         digest.update(f"datasets:{data._fingerprint}".encode())
     elif isinstance(data, str | Path):

@@ -16,6 +16,10 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+GROUP_SIMILARITY = 0.3
+"""Latents of a diff are grouped into one property above this co-located similarity
+(docs/diff.md)."""
+
 DEFAULT_RHO = 0.5
 """Activity threshold factor: a latent is active in a document where its pooled activation
 exceeds rho times its largest pooled activation over the documents analysed."""
@@ -231,6 +235,13 @@ class DiffOptions:
     """example documents per side for the first rows"""
     top: int = 10
     """rows shown per direction"""
+    by: str = dataclasses.field(
+        default="property", metadata=cli_meta(choices=["property", "latent"])
+    )
+    """one row per property (latents that fire together at the same places, grouped) or per
+    latent"""
+    group_similarity: float = GROUP_SIMILARITY
+    """group latents whose co-located activity overlaps at least this much (1: no grouping)"""
     fit: bool = dataclasses.field(default=False, metadata=cli_meta(flag_only=True))
     """first train an SAE on A and B together, then diff"""
     seed: int = 0
@@ -241,6 +252,8 @@ class DiffOptions:
         require(0 < self.alpha < 1, "--alpha", "in (0, 1)", self.alpha)
         require(0 <= self.min_freq <= 1, "--min-freq", "in [0, 1]", self.min_freq)
         require(self.top >= 1, "--top", "at least 1", self.top)
+        similarity = self.group_similarity
+        require(0 < similarity <= 1, "--group-similarity", "in (0, 1]", similarity)
         self.threshold_value()
 
     def threshold_value(self) -> str | float:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 
 def snippet(
@@ -14,16 +14,29 @@ def snippet(
     *,
     ellipsis: bool = True,
     escape: Callable[[str], str] | None = None,
+    also: Sequence[tuple[int, int]] = (),
 ) -> str:
     """Text around ``[start, end)`` with the span between ``mark``, whitespace flattened.
 
     ``width`` characters are kept on each side; ``ellipsis`` adds "…" where the text was cut;
-    ``escape`` (e.g. ``html.escape``) is applied to the document's text, not to the marks.
+    ``escape`` (e.g. ``html.escape``) is applied to the document's text, not to the marks;
+    ``also`` are more spans marked where they fall in the window (overlaps merged).
     """
     lo, hi = max(0, start - width), min(len(text), end + width)
     esc = escape or (lambda s: s)
-    body = f"{esc(text[lo:start])}{mark[0]}{esc(text[start:end])}{mark[1]}{esc(text[end:hi])}"
-    body = " ".join(body.split())
+    spans = sorted((max(a, lo), min(b, hi)) for a, b in [(start, end), *also] if a < hi and b > lo)
+    merged: list[list[int]] = []
+    for a, b in spans:
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    parts, at = [], lo
+    for a, b in merged:
+        parts.append(f"{esc(text[at:a])}{mark[0]}{esc(text[a:b])}{mark[1]}")
+        at = b
+    parts.append(esc(text[at:hi]))
+    body = " ".join("".join(parts).split())
     if not ellipsis:
         return body
     return ("…" if lo > 0 else "") + body + ("…" if hi < len(text) else "")

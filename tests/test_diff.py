@@ -168,7 +168,10 @@ def test_cli_diff_writes_table_csv_jsonl_and_html(tmp_path, example_sae):
     table = pd.read_csv(tmp_path / "d.csv")
     for column in ("latent", "label", "freq_a", "freq_b", "delta", "p_value", "q_value"):
         assert column in table.columns
-    assert len(table) == 1024 and table["significant"].sum() > 0
+    # one row per property; every one of the SAE's 1024 latents is in exactly one
+    assert table["size"].sum() == 1024 and table["significant"].sum() > 0
+    members = [j for cell in table["members"] for j in json.loads(cell)]
+    assert sorted(members) == list(range(1024))
     page = (tmp_path / "r.html").read_text()
     assert "<svg" in page and "<mark>" in page and "More frequent in B" in page
     again = run_cli("diff", a, b, "--sae", example_sae, "--out", tmp_path / "d.jsonl")

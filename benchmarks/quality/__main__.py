@@ -82,10 +82,10 @@ def summary_table(results: dict, command: str, minutes: float) -> list[str]:
             def pct(m, acc=acc, cases=cases):
                 return f"{acc[m][1] / cases:.0%}"
 
-            others = ", ".join(f"{m} {pct(m)}" for m in planted_diff.METHODS[1:])
+            others = ", ".join(f"{m} {pct(m)}" for m in planted_diff.BASELINES)
             lines.append(
                 f"| planted differences, {title} documents: acc@5 over {cases} cases | "
-                f"{pct('saetools')} | {others} |"
+                f"latents {pct('saetools')}, properties {pct('saetools properties')} | {others} |"
             )
     if "retrieval" in results:
         rows = results["retrieval"].scores

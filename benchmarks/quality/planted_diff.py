@@ -8,7 +8,11 @@ whose presence separates the planted documents from the rest of B with AUROC ≥
 Methods (same two-proportion / Fisher test, Benjamini-Hochberg and Cohen's-h ranking for all
 item-based ones):
 
-- ``saetools``: the shipped SAE's max-pooled latents, default diff;
+- ``saetools``: the shipped SAE's max-pooled latents, default diff, one item per latent;
+- ``saetools properties``: the same diff with its significant latents grouped into properties
+  (``saetools.analyses.grouping``, default similarity); a property is a hit when the largest of
+  its members' activations (each divided by the member's activity threshold) separates the
+  planted documents with AUROC ≥ 0.9, so a group padded with unrelated latents stops being one;
 - ``n-gram``: case-sensitive word and punctuation uni- and bigrams present in a document;
 - ``MiniLM clusters``: k-means (k = 10) on all-MiniLM-L6-v2 document embeddings (long documents:
   mean of 150-word chunks), each cluster an item;
@@ -17,6 +21,10 @@ item-based ones):
   documents carry the plant — what a user reading them would need.
 
 Null splits (nothing planted) report how often any item is significant at q < 0.05.
+
+The grouping sweep ranks every case up to 20 rows deep for latents and for properties at several
+similarity thresholds: acc@1, acc@5, how many rows a reader reads before the planted property
+(median over the cases found), and how many significant B>A rows there are to read.
 """
 
 from __future__ import annotations
@@ -32,7 +40,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from saetools.analyses.diff import diff_matrices
+from saetools.analyses.grouping import assign_groups
 from saetools.evaluation import APOLOGY_OPENERS, ENTHUSIASM, FIXED_PHRASE, auroc
+from saetools.options import GROUP_SIMILARITY
 
 REFUSALS = [
     "I can't help with that request.",
@@ -110,7 +120,11 @@ PROPERTIES: dict[str, Plant] = {
     ),
 }
 RATES = (0.01, 0.03, 0.10, 0.30)
-METHODS = ("saetools", "n-gram", "MiniLM clusters", "MiniLM probe")
+METHODS = ("saetools", "saetools properties", "n-gram", "MiniLM clusters", "MiniLM probe")
+BASELINES = METHODS[2:]
+GROUP_SWEEP = (None, 0.1, 0.2, 0.3, 0.5, 0.7)
+"""Grouping thresholds tried (None: one row per latent)."""
+SWEEP_DEPTH = 20
 CLUSTERS = 10
 
 
@@ -171,6 +185,25 @@ def first_hit(frame, b_matrix, planted: np.ndarray, top: int = 5) -> int:
     return 0
 
 
+def grouped_hits(frame, a, b, peaks_a, peaks_b, planted, min_similarity, top: int = 5):
+    """``(rank, rows)``: rank (1-based) of the first significant B>A property whose members'
+    largest relative activation has AUROC ≥ 0.9 on the planted documents (0 if none among the
+    first ``top``), and how many significant B>A properties there are. ``min_similarity`` None:
+    one property per latent."""
+    if min_similarity is None:
+        grouped = frame.assign(group=np.arange(len(frame)))
+    else:
+        grouped = assign_groups(frame, a, b, peaks_a, peaks_b, min_similarity=min_similarity)
+    up = grouped[(grouped["direction"] == "B>A") & grouped["significant"]]
+    groups = list(up.groupby("group", sort=False))
+    for rank, (_, members) in enumerate(groups[:top], start=1):
+        columns = b[:, members["latent"].to_numpy()].toarray()
+        score = (columns / members["threshold"].to_numpy()[None, :]).max(axis=1)
+        if auroc(score, planted) >= 0.9:
+            return rank, len(groups)
+    return 0, len(groups)
+
+
 def cluster_items(vectors_a: np.ndarray, vectors_b: np.ndarray, seed: int):
     """One-hot k-means cluster memberships of A and B (clusters fitted on both)."""
     from sklearn.cluster import KMeans
@@ -228,6 +261,8 @@ class CorpusResult(NamedTuple):
     nulls: dict[str, int]
     seconds: float
     tokens_per_doc: float
+    sweep: dict[float | None, list[tuple[int, int]]]
+    """Per grouping threshold: (rank up to SWEEP_DEPTH, significant B>A rows) of every case."""
 
 
 def run_corpus(
@@ -248,12 +283,14 @@ def run_corpus(
     start = time.perf_counter()
     clean_store = saetools.encode(texts, progress=progress)
     clean = clean_store.matrix
+    clean_peaks = clean_store.peak_starts
+    sweep: dict[float | None, list[tuple[int, int]]] = {t: [] for t in GROUP_SWEEP}
     tokens_per_doc = mean_tokens(texts)
     clean_sets = [gram_set(t) for t in texts]
     clean_vectors = minilm_vectors(texts, minilm)
     words = gram_matrix(clean_sets, gram_vocabulary(clean_sets))  # for the null splits
     ranks: dict[tuple[str, float], dict[str, list[int]]] = {}
-    nulls = dict.fromkeys(METHODS[:3], 0)
+    nulls = dict.fromkeys(("saetools", "n-gram", "MiniLM clusters"), 0)
     for seed in range(seeds):
         a_rows, b_rows = split_halves(len(texts), seed)
         null_items = cluster_items(clean_vectors[a_rows], clean_vectors[b_rows], seed)
@@ -265,7 +302,8 @@ def run_corpus(
             nulls[method] += int(diff_matrices(a, b, threshold=threshold)["significant"].any())
         for prop, plant in properties.items():
             planted_rows, planted_texts = plant_texts(texts, pool, b_rows, plant, seed, max(rates))
-            planted_matrix = saetools.encode(planted_texts, progress=False).matrix
+            planted_store = saetools.encode(planted_texts, progress=False)
+            planted_matrix = planted_store.matrix
             planted_sets = [gram_set(t) for t in planted_texts]
             planted_vectors = minilm_vectors(planted_texts, minilm)
             vocab = gram_vocabulary(clean_sets + planted_sets)
@@ -285,13 +323,21 @@ def run_corpus(
                     return sp.vstack(rows).tocsr() if sp.issparse(clean_rows) else np.stack(rows)
 
                 b_sae = mix(clean, planted_matrix)
+                b_peaks = mix(clean_peaks, planted_store.peak_starts)
                 b_words = mix(clean_words, planted_words)
                 b_vectors = mix(clean_vectors, planted_vectors)
                 a_items, b_items = cluster_items(clean_vectors[a_rows], b_vectors, seed)
                 entry = ranks.setdefault((prop, rate), {m: [] for m in METHODS})
-                entry["saetools"].append(
-                    first_hit(diff_matrices(clean[a_rows], b_sae), b_sae, mask)
+                sae_frame = diff_matrices(clean[a_rows], b_sae)
+                entry["saetools"].append(first_hit(sae_frame, b_sae, mask))
+                grouping = (clean[a_rows], b_sae, clean_peaks[a_rows], b_peaks, mask)
+                entry["saetools properties"].append(
+                    grouped_hits(sae_frame, *grouping, GROUP_SIMILARITY)[0]
                 )
+                for threshold in GROUP_SWEEP:
+                    sweep[threshold].append(
+                        grouped_hits(sae_frame, *grouping, threshold, top=SWEEP_DEPTH)
+                    )
                 entry["n-gram"].append(
                     first_hit(
                         diff_matrices(clean_words[a_rows], b_words, threshold=0.0), b_words, mask
@@ -306,7 +352,7 @@ def run_corpus(
         if progress:
             print(f"[{name}] split {seed + 1}/{seeds} done ({time.perf_counter() - start:.0f} s)")
     return CorpusResult(
-        name, len(texts), seeds, ranks, nulls, time.perf_counter() - start, tokens_per_doc
+        name, len(texts), seeds, ranks, nulls, time.perf_counter() - start, tokens_per_doc, sweep
     )
 
 
@@ -386,4 +432,24 @@ def markdown(result: CorpusResult) -> list[str]:
         got = limits.get(prop, {})
         cells = " | ".join(f"{got[m]:.0%}" if m in got else "—" for m in METHODS)
         lines.append(f"| {prop} | {cells} |")
+    lines += [
+        "",
+        f"Grouping latents into properties (every case ranked up to {SWEEP_DEPTH} rows deep; rows"
+        " read: median rank of the cases found; rows to read: mean number of significant B>A"
+        " rows):",
+        "",
+        f"| rows | acc@1 | acc@5 | found ≤ {SWEEP_DEPTH} | rows read | rows to read |",
+        "|---|---|---|---|---|---|",
+    ]
+    for threshold, found in result.sweep.items():
+        ranks = np.array([r for r, _ in found])
+        hit = ranks[ranks > 0]
+        name = "latents" if threshold is None else f"properties, similarity ≥ {threshold}"
+        if threshold == GROUP_SIMILARITY:
+            name += " (default)"
+        lines.append(
+            f"| {name} | {np.mean(ranks == 1):.0%} | {np.mean((ranks >= 1) & (ranks <= 5)):.0%}"
+            f" | {len(hit)}/{len(ranks)} | {np.median(hit) if len(hit) else float('nan'):.0f}"
+            f" | {np.mean([n for _, n in found]):.0f} |"
+        )
     return lines + [""]

@@ -101,8 +101,12 @@ def diff_matrices(
     return frame.reset_index(drop=True)
 
 
-def top_examples(store, latent: int, n: int, threshold: float = 0.0) -> list[dict]:
-    """The ``n`` documents of ``store`` where ``latent`` peaks highest (above ``threshold``)."""
+def top_examples(
+    store, latent: int, n: int, threshold: float = 0.0, also: dict[int, float] | None = None
+) -> list[dict]:
+    """The ``n`` documents of ``store`` where ``latent`` peaks highest (above ``threshold``);
+    ``also`` (latent -> threshold: the other members of its property) adds ``spans``, where
+    each of them peaks in that document when active there."""
     column = store.matrix[:, [latent]].tocoo()
     if column.nnz == 0:
         return []
@@ -115,17 +119,33 @@ def top_examples(store, latent: int, n: int, threshold: float = 0.0) -> list[dic
         if value <= threshold:
             break
         span = store.span(row, latent) or (0, 0)
-        out.append(
-            {
-                "row": row,
-                "id": str(ids[row]),
-                "value": value,
-                "text": texts[row],
-                "start": span[0],
-                "end": span[1],
-            }
-        )
+        item = {
+            "row": row,
+            "id": str(ids[row]),
+            "value": value,
+            "text": texts[row],
+            "start": span[0],
+            "end": span[1],
+        }
+        if also:
+            spans = []
+            for other, tau in also.items():
+                if store.matrix[row, other] > tau:
+                    spans.append(list(store.span(row, other) or span))
+            item["spans"] = spans
+        out.append(item)
     return out
+
+
+def _label_all(frame, labels, stores, wanted) -> dict[int, str]:
+    """``labels`` completed with top-token stand-ins for the ``wanted`` latents without one."""
+    labels = dict(labels or {})
+    missing = [int(j) for j in wanted if int(j) not in labels]
+    if missing:
+        from ..labels import top_token_labels
+
+        labels.update(top_token_labels(stores, missing))
+    return labels
 
 
 def diff_stores(
@@ -135,35 +155,88 @@ def diff_stores(
     labels: dict[int, str] | None = None,
     examples: int = 3,
     example_rows: int = 20,
+    by: str = "property",
+    group_similarity: float | None = None,
     **options,
 ) -> pd.DataFrame:
     """:func:`diff_matrices` on two stores, with a ``label`` per latent and, for the first
-    ``example_rows`` rows, ``examples_a``/``examples_b``: snippets with the peak token marked."""
-    frame = diff_matrices(store_a.matrix, store_b.matrix, **options)
-    labels = dict(labels or {})
-    head = frame["latent"].to_numpy()[:example_rows]
-    missing = [j for j in head if j not in labels]
-    if missing:
-        from ..labels import top_token_labels
+    ``example_rows`` rows, ``examples_a``/``examples_b``: snippets with the peak token marked.
 
-        labels.update(top_token_labels([store_a, store_b], missing))
+    ``by="property"`` (default) groups the significant latents of each direction that fire
+    together at the same places (:mod:`saetools.analyses.grouping`) into one row per property:
+    ``group``, ``size``, the best member's ``latent``, ``label`` and statistics, the ``members``
+    and their ``member_labels``, and ``any_freq_a``/``any_freq_b`` (any member active).
+    ``by="latent"`` keeps one row per latent, with its ``group``."""
+    from .grouping import assign_groups, union_active
+
+    if by not in ("property", "latent"):
+        raise ValueError("by must be 'property' or 'latent'")
+    frame = diff_matrices(store_a.matrix, store_b.matrix, **options)
+    frame = assign_groups(
+        frame,
+        store_a.matrix,
+        store_b.matrix,
+        store_a.peak_starts,
+        store_b.peak_starts,
+        min_similarity=group_similarity or DiffOptions.group_similarity,
+    )
+    head_groups = set(frame["group"].to_numpy()[:example_rows].tolist())
+    if by == "property":
+        head_groups = set(frame["group"].drop_duplicates().to_numpy()[:example_rows].tolist())
+    wanted = frame.loc[frame["group"].isin(head_groups), "latent"].to_numpy()
+    labels = _label_all(frame, labels, [store_a, store_b], wanted)
     frame.insert(1, "label", [labels.get(int(j), "") for j in frame["latent"]])
+    if by == "property":
+        frame = _properties(frame, store_a, store_b, union_active)
     ex_a, ex_b = [], []
-    thresholds = frame["threshold"].to_numpy()
-    for i, latent in enumerate(frame["latent"].to_numpy()):
+    for i, row in enumerate(frame.itertuples(index=False)):
         if i < example_rows and examples > 0:
-            ex_a.append(top_examples(store_a, int(latent), examples, thresholds[i]))
-            ex_b.append(top_examples(store_b, int(latent), examples, thresholds[i]))
+            also = getattr(row, "member_thresholds", None)
+            ex_a.append(top_examples(store_a, int(row.latent), examples, row.threshold, also))
+            ex_b.append(top_examples(store_b, int(row.latent), examples, row.threshold, also))
         else:
             ex_a.append([])
             ex_b.append([])
     frame["examples_a"] = ex_a
     frame["examples_b"] = ex_b
+    if "member_thresholds" in frame:
+        frame = frame.drop(columns="member_thresholds")
     frame.attrs.update(
         n_a=store_a.matrix.shape[0],
         n_b=store_b.matrix.shape[0],
         source_a=store_a.source_name,
         source_b=store_b.source_name,
-        options=options,
+        options={**options, "by": by},
+        n_latents=len(frame) if by == "latent" else int(frame["size"].sum()),
+        n_significant_latents=int(frame["significant"].sum())
+        if by == "latent"
+        else int(frame.loc[frame["significant"], "size"].sum()),
     )
     return frame
+
+
+def _properties(frame: pd.DataFrame, store_a, store_b, union_active) -> pd.DataFrame:
+    """One row per group of the per-latent ``frame``: its best member's statistics, and
+    ``any_freq_a``/``any_freq_b``, the share of documents where any member is active (each
+    member's rare firings add up in a large group, so the row's test and frequencies are the
+    best member's)."""
+    n_a, n_b = store_a.matrix.shape[0], store_b.matrix.shape[0]
+    rows = []
+    for _, members in frame.groupby("group", sort=False):
+        best = members.iloc[0].to_dict()
+        best["size"] = len(members)
+        best["members"] = [int(j) for j in members["latent"]]
+        best["member_labels"] = [str(t) for t in members["label"]]
+        best["member_thresholds"] = {
+            int(j): float(t)
+            for j, t in zip(members["latent"].iloc[1:], members["threshold"].iloc[1:], strict=True)
+        }
+        best["any_freq_a"], best["any_freq_b"] = best["freq_a"], best["freq_b"]
+        if len(members) > 1:
+            latents, tau = members["latent"].to_numpy(), members["threshold"].to_numpy()
+            best["any_freq_a"] = float(union_active(store_a.matrix, latents, tau).sum()) / n_a
+            best["any_freq_b"] = float(union_active(store_b.matrix, latents, tau).sum()) / n_b
+        rows.append(best)
+    out = pd.DataFrame(rows)
+    first = ["group", "size", "latent", "label", "members", "member_labels"]
+    return out[first + [c for c in out.columns if c not in first]].reset_index(drop=True)

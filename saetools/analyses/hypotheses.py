@@ -45,7 +45,12 @@ def hypothesis_messages(frame: pd.DataFrame, top: int = 8, n: int = 3) -> tuple[
         lines.append(f"Features {name}:")
         for row in part.itertuples(index=False):
             shown.append(int(row.latent))
-            lines.append(f"- [{row.latent}] {row.label} (A {row.freq_a:.0%}, B {row.freq_b:.0%})")
+            also = ""
+            if getattr(row, "size", 1) > 1:  # one property: its other latents' labels
+                also = " (also: " + "; ".join(str(t) for t in row.member_labels[1:4]) + ")"
+            lines.append(
+                f"- [{row.latent}] {row.label}{also} (A {row.freq_a:.0%}, B {row.freq_b:.0%})"
+            )
             side = row.examples_b if direction == "B>A" else row.examples_a
             for item in side[:2]:
                 text = snippet(item["text"], item["start"], item["end"], 60, ("<<", ">>"))

@@ -23,9 +23,10 @@ svg text{font-size:11px}
 """
 
 
-def mark_snippet(text: str, start: int, end: int, width: int = 80) -> str:
-    """HTML snippet with the peak span in ``<mark>`` (the text escaped)."""
-    return snippet(text, start, end, width, ("<mark>", "</mark>"), escape=html.escape)
+def mark_snippet(text: str, start: int, end: int, width: int = 80, also=()) -> str:
+    """HTML snippet with the peak span (and the spans ``also``) in ``<mark>`` (the text
+    escaped)."""
+    return snippet(text, start, end, width, ("<mark>", "</mark>"), escape=html.escape, also=also)
 
 
 def scatter_svg(
@@ -79,6 +80,8 @@ def write_html(path: str | Path, title: str, body: str) -> Path:
 
 def diff_report(frame: pd.DataFrame, path: str | Path, top: int = 20) -> Path:
     """HTML report of a diff: frequency plot, ranked tables, highlighted examples."""
+    from .diff_text import summary_line
+
     attrs = frame.attrs
     by_latent = frame.sort_values("latent")
     ranked_latents = set(frame[frame["significant"]].head(top)["latent"].tolist())
@@ -92,9 +95,8 @@ def diff_report(frame: pd.DataFrame, path: str | Path, top: int = 20) -> Path:
     body = [
         f"<h1>saetools diff</h1><p class='meta'>A: {html.escape(str(attrs.get('source_a')))}"
         f" ({attrs.get('n_a')} documents) &nbsp; B: {html.escape(str(attrs.get('source_b')))}"
-        f" ({attrs.get('n_b')} documents). {int(frame['significant'].sum())} of {len(frame)}"
-        f" latents differ at q &lt; {attrs.get('options', {}).get('alpha', 0.05)}.</p>",
-        "<h2>Frequency of each latent in A and B</h2>",
+        f" ({attrs.get('n_b')} documents). {html.escape(summary_line(frame))}.</p>",
+        "<h2>Frequency of each row in A and B</h2>",
         svg,
         "<p class='meta'>Orange: the latents ranked below. Points off the diagonal differ.</p>",
     ]
@@ -111,13 +113,24 @@ def diff_report(frame: pd.DataFrame, path: str | Path, top: int = 20) -> Path:
         for rank, row in enumerate(part.itertuples(index=False), start=1):
             examples = "".join(
                 f"<div class='ex'><span class='side'>{side}</span>"
-                f"{mark_snippet(item['text'], item['start'], item['end'])}</div>"
+                + mark_snippet(item["text"], item["start"], item["end"], also=item.get("spans", []))
+                + "</div>"
                 for side, items in (("B", row.examples_b), ("A", row.examples_a))
                 for item in items
             )
+            label = html.escape(str(row.label))
+            if getattr(row, "size", 1) > 1:
+                others = "".join(
+                    f"<li>{j}: {html.escape(str(t))}</li>"
+                    for j, t in zip(row.members[1:], row.member_labels[1:], strict=True)
+                )
+                label += (
+                    f"<details><summary>{row.size - 1} more latent"
+                    f"{'s' if row.size > 2 else ''}</summary><ul>{others}</ul></details>"
+                )
             body.append(
                 f"<tr><td class='num'>{rank}</td><td class='num'>{row.latent}</td>"
-                f"<td>{html.escape(str(row.label))}</td><td class='num'>{row.freq_a:.1%}</td>"
+                f"<td>{label}</td><td class='num'>{row.freq_a:.1%}</td>"
                 f"<td class='num'>{row.freq_b:.1%}</td><td class='num'>{row.delta:+.1%}</td>"
                 f"<td class='num'>{row.q_value:.1e}</td><td>{examples}</td></tr>"
             )
