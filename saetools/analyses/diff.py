@@ -127,7 +127,7 @@ def top_examples(
             "start": span[0],
             "end": span[1],
         }
-        if also:
+        if also is not None:
             spans = []
             for other, tau in also.items():
                 if store.matrix[row, other] > tau:
@@ -160,7 +160,8 @@ def diff_stores(
     **options,
 ) -> pd.DataFrame:
     """:func:`diff_matrices` on two stores, with a ``label`` per latent and, for the first
-    ``example_rows`` rows, ``examples_a``/``examples_b``: snippets with the peak token marked.
+    ``example_rows`` rows of each direction, ``examples_a``/``examples_b``: snippets with the
+    peak token marked.
 
     ``by="property"`` (default) groups the significant latents of each direction that fire
     together at the same places (:mod:`saetools.analyses.grouping`) into one row per property:
@@ -180,17 +181,17 @@ def diff_stores(
         store_b.peak_starts,
         min_similarity=group_similarity or DiffOptions.group_similarity,
     )
-    head_groups = set(frame["group"].to_numpy()[:example_rows].tolist())
-    if by == "property":
-        head_groups = set(frame["group"].drop_duplicates().to_numpy()[:example_rows].tolist())
+    firsts = frame.drop_duplicates("group") if by == "property" else frame
+    head_groups = set(firsts.groupby("direction").head(example_rows)["group"].tolist())
     wanted = frame.loc[frame["group"].isin(head_groups), "latent"].to_numpy()
     labels = _label_all(frame, labels, [store_a, store_b], wanted)
     frame.insert(1, "label", [labels.get(int(j), "") for j in frame["latent"]])
     if by == "property":
         frame = _properties(frame, store_a, store_b, union_active)
     ex_a, ex_b = [], []
+    shown = frame["group"].isin(head_groups).to_numpy()
     for i, row in enumerate(frame.itertuples(index=False)):
-        if i < example_rows and examples > 0:
+        if shown[i] and examples > 0:
             also = getattr(row, "member_thresholds", None)
             ex_a.append(top_examples(store_a, int(row.latent), examples, row.threshold, also))
             ex_b.append(top_examples(store_b, int(row.latent), examples, row.threshold, also))

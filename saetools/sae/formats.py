@@ -68,6 +68,20 @@ def reader_info(name: str | None, hook: HookPoint | None) -> dict[str, Any]:
     return info
 
 
+def _config(architecture: str, tensors: dict, reader: dict, fmt: str) -> SAEConfig:
+    """The config of a published SAE: shapes from ``W_enc``, no decoder bias on the input."""
+    d_in, d_sae = tensors["W_enc"].shape
+    return SAEConfig(
+        architecture,
+        int(d_in),
+        int(d_sae),
+        None,
+        apply_b_dec_to_input=False,
+        reader=reader,
+        extra={"format": fmt},
+    )
+
+
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text())
@@ -121,17 +135,7 @@ def load_gemma_scope(folder: Path) -> tuple[SAEConfig, dict[str, torch.Tensor]]:
     tensors = {
         ours: torch.from_numpy(arrays[key].astype(np.float32)) for key, ours in names.items()
     }
-    d_in, d_sae = tensors["W_enc"].shape
-    cfg = SAEConfig(
-        "jumprelu",
-        int(d_in),
-        int(d_sae),
-        None,
-        apply_b_dec_to_input=False,
-        reader=gemma_scope_reader(folder),
-        extra={"format": "gemma_scope"},
-    )
-    return cfg, tensors
+    return _config("jumprelu", tensors, gemma_scope_reader(folder), "gemma_scope"), tensors
 
 
 # ---- Llama Scope -------------------------------------------------------------------------
@@ -186,16 +190,8 @@ def load_llama_scope(folder: Path) -> tuple[SAEConfig, dict[str, torch.Tensor]]:
     name = hp.get("model_name")
     if name is None and "Llama3_1-8B" in str(folder):
         name = "meta-llama/Llama-3.1-8B"
-    cfg = SAEConfig(
-        "jumprelu",
-        int(d_in),
-        int(d_sae),
-        None,
-        apply_b_dec_to_input=False,
-        reader=reader_info(name, parse_hook_name(hp["hook_point_in"])),
-        extra={"format": "llama_scope"},
-    )
-    return cfg, tensors
+    reader = reader_info(name, parse_hook_name(hp["hook_point_in"]))
+    return _config("jumprelu", tensors, reader, "llama_scope"), tensors
 
 
 # ---- torch state dicts (Goodfire) ----------------------------------------------------------
@@ -224,10 +220,8 @@ def load_torch_state_dict(path: Path) -> tuple[SAEConfig, dict[str, torch.Tensor
         keys = ", ".join(sorted(map(str, state))[:6])
         raise SaetoolsError(f"{path}: not an SAE state dict (keys: {keys})")
     dec = prefix.replace("encoder", "decoder")
-    enc_w = state[f"{prefix}.weight"].float()
-    d_sae, d_in = enc_w.shape
     tensors = {
-        "W_enc": enc_w.t(),
+        "W_enc": state[f"{prefix}.weight"].float().t(),
         "b_enc": state[f"{prefix}.bias"].float(),
         "W_dec": state[f"{dec}.weight"].float().t(),
         "b_dec": state[f"{dec}.bias"].float(),
@@ -238,13 +232,4 @@ def load_torch_state_dict(path: Path) -> tuple[SAEConfig, dict[str, torch.Tensor
         if found
         else reader_info(None, None)
     )
-    cfg = SAEConfig(
-        "relu",
-        int(d_in),
-        int(d_sae),
-        None,
-        apply_b_dec_to_input=False,
-        reader=reader,
-        extra={"format": "torch_state_dict"},
-    )
-    return cfg, tensors
+    return _config("relu", tensors, reader, "torch_state_dict"), tensors
