@@ -185,7 +185,7 @@ def search(data, query, out, html_path, quiet, **kwargs) -> None:
 
 
 @cli.command()
-@click.argument("target", type=click.Path(path_type=Path))
+@click.argument("target")
 @click.option(
     "--data", type=click.Path(path_type=Path), default=None, help="examples, if TARGET is an SAE"
 )
@@ -196,7 +196,8 @@ def search(data, query, out, html_path, quiet, **kwargs) -> None:
 def label(target, data, quiet, **kwargs) -> None:
     """Label latents with an LLM and score each label's fidelity on held-out examples.
 
-    TARGET is a store, a data file (encoded with the default SAE) or an SAE folder with --data.
+    TARGET is a store, a data file (encoded with the default SAE) or an SAE (folder, file or hub
+    reference) with --data.
     """
     from ..api import label as label_api
     from ..labels.llm import label_jobs_estimate, labelling_store, select_latents

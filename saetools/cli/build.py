@@ -51,15 +51,16 @@ def train(corpus, out, resume, keep_activations, quiet, **kwargs) -> None:
 
 
 @cli.command()
-@click.argument("sae", type=click.Path(path_type=Path))
+@click.argument("sae")
 @click.argument("corpus", type=click.Path(path_type=Path))
 @options_from(Source, exclude=("sae",))
 @click.option("--max-docs", type=int, default=None, help="evaluate on the first N documents")
 @QUIET
 def evaluate(sae, corpus, max_docs, quiet, **kwargs) -> None:
-    """Reconstruction quality of SAE on CORPUS: FVU, L0 and never-firing latents.
+    """Reconstruction quality of SAE (a folder, file or hub reference) on CORPUS: FVU, L0 and
+    never-firing latents.
 
-    The reader defaults to the one the SAE was trained on.
+    The reader defaults to the one the SAE was trained on, read at its hook point.
     """
     from ..sae.evaluate import evaluate_on_data
 

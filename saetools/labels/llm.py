@@ -312,11 +312,17 @@ def labelling_store(target, data=None, source=None, *, progress: bool = True):
     from ..sae.io import detect_format
     from ..store.cache import is_store, store_for
 
+    from ..sae.hub import parse_reference
+
     source = source or Source()
-    if isinstance(target, str | Path) and Path(target).is_dir() and not is_store(target):
+    local_sae = isinstance(target, str | Path) and Path(target).is_dir() and not is_store(target)
+    hub_sae = isinstance(target, str) and not Path(target).exists() and parse_reference(target)
+    if local_sae or hub_sae:
         try:
             detect_format(target)
         except SaetoolsError:
+            if hub_sae:
+                raise
             raise SaetoolsError(f"{target}: neither a store nor an SAE folder") from None
         if data is None:
             raise SaetoolsError(f"{target} is an SAE: pass --data FILE to take examples from")
