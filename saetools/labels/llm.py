@@ -309,10 +309,9 @@ def labelling_store(target, data=None, source=None, *, progress: bool = True):
     from pathlib import Path
 
     from ..options import Source
+    from ..sae.hub import parse_reference
     from ..sae.io import detect_format
     from ..store.cache import is_store, store_for
-
-    from ..sae.hub import parse_reference
 
     source = source or Source()
     local_sae = isinstance(target, str | Path) and Path(target).is_dir() and not is_store(target)
