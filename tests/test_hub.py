@@ -135,7 +135,7 @@ def test_an_uncached_hub_sae_offline_is_a_one_line_error(hf_cache):
     assert str(hf_cache) in message
 
 
-def test_a_store_finds_its_sae_by_relative_path_and_by_hub_reference(hf_cache, tmp_path):
+def test_a_store_finds_its_sae_by_relative_path_and_by_hub_reference(hf_cache, tmp_path, capsys):
     snapshot = cached_repo(hf_cache, "google/gemma-scope-2b-pt-res")
     gemma_scope_params(snapshot / "layer_20" / "width_16k" / "average_l0_71")
     texts = ["The cat sat on the mat.", "Stock markets fell sharply on Monday.", "Rain again."]
@@ -145,6 +145,9 @@ def test_a_store_finds_its_sae_by_relative_path_and_by_hub_reference(hf_cache, t
     assert store.manifest["reader"]["layer"] == 20  # the SAE's layer, from its hub path
     check = store.manifest["sae_check"]
     assert check["tokens"] >= 2 and check["fvu"] > 0.5  # random weights do not fit
+    warning = capsys.readouterr().err
+    assert f"FVU {check['fvu']:.2f} (above 0.5)" in warning
+    assert "the SAE was trained on google/gemma-2-2b, resid_post of layer 20" in warning
 
     # on another machine the absolute path is gone: the hub reference (cache) is used
     manifest_path = store.folder / "manifest.json"
