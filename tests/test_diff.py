@@ -148,6 +148,7 @@ def run_cli(*args):
     )
 
 
+@pytest.mark.slow  # 41 s; the grouped CLI outputs are also checked by test_grouping.py
 def test_cli_diff_writes_table_csv_jsonl_and_html(tmp_path, example_sae):
     from .conftest import ROOT
 

@@ -206,6 +206,7 @@ def test_no_llm_configured_is_a_one_line_error(monkeypatch):
 # --- the commands end to end ------------------------------------------------------------------
 
 
+@pytest.mark.slow  # > 45 s on a 2-core CPU without native bf16
 def test_label_command_writes_scored_labels_and_a_rerun_costs_nothing(server, tmp_path):
     store = tmp_path / "store"
     assert run_cli("encode", EXAMPLES / "a.jsonl", "--out", store, "-q").returncode == 0
