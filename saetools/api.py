@@ -18,6 +18,7 @@ from .options import (
     CorrelateOptions,
     DiffOptions,
     EncodeOptions,
+    FamiliesOptions,
     LabelOptions,
     SearchOptions,
     Source,
@@ -191,6 +192,24 @@ def correlate(
 
     source, options = _bind(source, options, CorrelateOptions, kwargs)
     return correlate_data(data, source, options, progress=progress)
+
+
+def families(
+    data,
+    *,
+    source: Source | None = None,
+    options: FamiliesOptions | None = None,
+    progress: bool = True,
+    **kwargs,
+) -> pd.DataFrame:
+    """Feature families of a dataset: parent -> child latents (a child fires mostly where its
+    parent fires; the parent is denser), with labels; a :class:`pandas.DataFrame`
+    (docs/families.md). Keywords: :class:`Source`, :class:`FamiliesOptions`."""
+    from .analyses.families import families_store
+    from .store.cache import store_for
+
+    source, options = _bind(source, options, FamiliesOptions, kwargs)
+    return families_store(store_for(data, source, progress=progress), options)
 
 
 def cluster(

@@ -323,6 +323,30 @@ class CorrelateOptions:
 
 
 @dataclass
+class FamiliesOptions:
+    """Settings of ``saetools families`` (docs/families.md)."""
+
+    min_share: float = 0.8
+    """a child's documents in which its parent is active, at least"""
+    min_support: int = 10
+    """documents a latent must be active in to take part (fewer: near-duplicate documents make
+    spurious families)"""
+    max_freq: float = 0.2
+    """latents active in more than this share of documents are not parents (too generic)"""
+    rho: float = DEFAULT_RHO
+    """activity threshold"""
+    top: int = 20
+    """families shown"""
+
+    def __post_init__(self) -> None:
+        require(0.5 < self.min_share <= 1, "--min-share", "in (0.5, 1]", self.min_share)
+        require(self.min_support >= 1, "--min-support", "at least 1", self.min_support)
+        require(0 < self.max_freq <= 1, "--max-freq", "in (0, 1]", self.max_freq)
+        require(0 < self.rho <= 1, "--rho", "in (0, 1]", self.rho)
+        require(self.top >= 1, "--top", "at least 1", self.top)
+
+
+@dataclass
 class ClusterOptions:
     """Settings of ``saetools cluster`` (docs/cluster.md)."""
 

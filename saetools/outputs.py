@@ -43,6 +43,15 @@ def check_output_folder(path, what: str) -> None:
         raise SaetoolsError(f"{path}: {what}: cannot write in folder {existing}")
 
 
+def write_text_atomic(path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file renamed into place."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
 def default_file_mode() -> int:
     """The mode a new file gets here: 0o666 less the process's umask."""
     mask = os.umask(0)

@@ -11,6 +11,7 @@ from ..options import (
     ClusterOptions,
     CorrelateOptions,
     DiffOptions,
+    FamiliesOptions,
     LabelOptions,
     LLMOptions,
     SearchOptions,
@@ -112,6 +113,34 @@ def correlate(data, out, html_path, quiet, **kwargs) -> None:
 
     text = format_correlate(frame, top=options.top)
     write_outputs(frame, out, html_path, quiet, html_writer, text)
+
+
+@cli.command()
+@click.argument("data", type=click.Path(path_type=Path))
+@options_from(Source)
+@options_from(FamiliesOptions)
+@OUT
+@path_option("--graph", "graph", "write the families as a Graphviz .dot file")
+@QUIET
+def families(data, out, graph, quiet, **kwargs) -> None:
+    """Feature families in DATA (a data file or store): parent -> child latents, where a child
+    fires mostly where its parent fires and the parent is denser."""
+    check_outputs(out, None)
+    from ..outputs import check_output_file
+
+    check_output_file(graph, "--graph", (".dot",))
+    from ..api import families as families_api
+    from ..report.analyses_text import format_families
+
+    options = take(kwargs, FamiliesOptions)
+    frame = families_api(data, source=take(kwargs, Source), options=options, progress=not quiet)
+    write_outputs(frame, out, None, quiet, None, format_families(frame, top=options.top))
+    if graph is not None:
+        from ..analyses.families import families_dot
+        from ..outputs import write_text_atomic
+
+        write_text_atomic(graph, families_dot(frame))
+        click.echo(f"wrote {graph}", err=quiet)
 
 
 @cli.command()

@@ -81,6 +81,13 @@ def load_labels(sae_folder: str | Path | None, *, fingerprint: str | None = None
     for both keyword and LLM labels) wins, and at equal scores an LLM label beats a keyword
     label.
     """
+    return {
+        latent: str(row["label"]) for latent, row in _best_rows(sae_folder, fingerprint).items()
+    }
+
+
+def _best_rows(sae_folder, fingerprint) -> dict[int, dict]:
+    """The label row that wins for each latent (see :func:`load_labels`)."""
     best: dict[int, tuple] = {}
     for row in label_rows(sae_folder, fingerprint=fingerprint):
         if not row.get("label"):
@@ -89,8 +96,16 @@ def load_labels(sae_folder: str | Path | None, *, fingerprint: str | None = None
         rank = (source != "imported", -(row.get("score") or 0.0), SOURCE_PREFERENCE.get(source, 3))
         latent = int(row["latent"])
         if latent not in best or rank < best[latent][0]:
-            best[latent] = (rank, str(row["label"]))
-    return {latent: label for latent, (_, label) in best.items()}
+            best[latent] = (rank, row)
+    return {latent: row for latent, (_, row) in best.items()}
+
+
+def label_scores_of_store(store) -> dict[int, float]:
+    """The held-out score (F1) of each latent's winning label, where it has one."""
+    rows = _best_rows(store.sae_path, store.sae_fingerprint)
+    return {
+        j: float(r["score"]) for j, r in rows.items() if isinstance(r.get("score"), int | float)
+    }
 
 
 def write_user_labels(

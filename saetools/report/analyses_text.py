@@ -134,3 +134,29 @@ def format_hypotheses(frame: pd.DataFrame) -> str:
         )
         lines.append(f"      {freq}{checked}")
     return "\n".join(lines)
+
+
+def format_families(frame: pd.DataFrame, top: int = 20) -> str:
+    """Readable text: the largest families (parents with the most children), each child with
+    the share of its documents where the parent is active."""
+    n_docs = frame.attrs.get("n_docs")
+    lines = [
+        f"{frame.attrs.get('source')} ({n_docs} documents): {len(frame)} parent -> child pairs "
+        f"under {frame['parent'].nunique() if len(frame) else 0} parents"
+    ]
+    if frame.empty:
+        return "\n".join(lines + ["  (no family: no latent fires mostly inside a denser one)"])
+    sizes = frame.groupby("parent", sort=False).size().sort_values(ascending=False, kind="stable")
+    for parent in sizes.index[:top]:
+        part = frame[frame["parent"] == parent]
+        first = part.iloc[0]
+        lines.append("")
+        lines.append(
+            f"  {parent:>6}  {shorten(first['parent_label'], 60)}  ({first['n_parent']} docs)"
+        )
+        for row in part.itertuples(index=False):
+            lines.append(
+                f"    -> {row.child:>6}  {shorten(row.child_label, 52):52s} {row.n_child:>5} docs, "
+                f"{row.share:4.0%} inside"
+            )
+    return "\n".join(lines)
