@@ -187,10 +187,9 @@ def test_loads_hand_built_saelens_pre6_flat_config(act, kwargs, tmp_path):
     check(sae, torch.randn(20, D_IN), w, k=kwargs.get("k"))
 
 
-def test_loads_hand_built_sparsify(tmp_path):
-    folder = tmp_path / "layers.6"
+def sparsify_folder(folder, w, cfg):
+    """A sparsify SAE in ``folder``: ``sae.safetensors`` with its tensor names, ``cfg.json``."""
     folder.mkdir()
-    w = random_weights(3)
     save_file(
         {
             "encoder.weight": w["W_enc"].t().contiguous(),
@@ -200,24 +199,34 @@ def test_loads_hand_built_sparsify(tmp_path):
         },
         str(folder / "sae.safetensors"),
     )
-    (folder / "cfg.json").write_text(
-        json.dumps(
-            {
-                "expansion_factor": 32,
-                "normalize_decoder": True,
-                "num_latents": D_SAE,
-                "k": K,
-                "multi_topk": False,
-                "skip_connection": False,
-                "d_in": D_IN,
-            }
-        )
-    )
+    (folder / "cfg.json").write_text(json.dumps(cfg))
+    return folder
+
+
+def test_loads_hand_built_sparsify(tmp_path):
+    w = random_weights(3)
+    cfg = {
+        "expansion_factor": 32,
+        "normalize_decoder": True,
+        "num_latents": D_SAE,
+        "k": K,
+        "multi_topk": False,
+        "skip_connection": False,
+        "d_in": D_IN,
+    }
+    folder = sparsify_folder(tmp_path / "layers.6", w, cfg)
     sae = load_sae(folder)
     assert sae.cfg.architecture == "topk" and sae.cfg.reader["layer"] == 6
     check(sae, torch.randn(20, D_IN), w, k=K)
     with pytest.raises(SaetoolsError, match="choose one of its subfolders: layers.6"):
         load_sae(tmp_path)
+
+
+def test_sparsify_groupmax_is_refused(tmp_path):
+    cfg = {"activation": "groupmax", "k": 8, "num_latents": D_SAE, "d_in": D_IN}
+    folder = sparsify_folder(tmp_path / "layers.4", random_weights(), cfg)
+    with pytest.raises(SaetoolsError, match="sparsify activation 'groupmax' is not supported"):
+        load_sae(folder)
 
 
 def test_loads_hand_built_dictionary_learning(tmp_path):

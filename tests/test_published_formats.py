@@ -1,6 +1,6 @@
 """SAEs in the layouts they are published in (Gemma Scope, Llama Scope, Goodfire, SAELens
-normalisation modes, sparsify activations), built in temp folders with the public tensor names
-and shapes, checked against reference computations written here."""
+normalisation modes; sparsify is in test_formats.py), built in temp folders with the public
+tensor names and shapes, checked against reference computations written here."""
 
 from __future__ import annotations
 
@@ -242,26 +242,6 @@ def test_saelens_expected_average_only_in_folds_its_factor(tmp_path):
 def test_saelens_unknown_normalisation_is_refused(tmp_path):
     folder, _ = saelens_folder(tmp_path, "mystery")
     with pytest.raises(SaetoolsError, match="normalize_activations='mystery' is not supported"):
-        load_sae(folder)
-
-
-def test_sparsify_groupmax_is_refused(tmp_path):
-    folder = tmp_path / "layers.4"
-    folder.mkdir()
-    w = weights()
-    save_file(
-        {
-            "encoder.weight": w["W_enc"].t().contiguous(),
-            "encoder.bias": w["b_enc"],
-            "W_dec": w["W_dec"],
-            "b_dec": w["b_dec"],
-        },
-        str(folder / "sae.safetensors"),
-    )
-    (folder / "cfg.json").write_text(
-        json.dumps({"activation": "groupmax", "k": 8, "num_latents": D_SAE, "d_in": D_IN})
-    )
-    with pytest.raises(SaetoolsError, match="sparsify activation 'groupmax' is not supported"):
         load_sae(folder)
 
 

@@ -137,7 +137,7 @@ def top_examples(
     return out
 
 
-def _label_all(frame, labels, stores, wanted) -> dict[int, str]:
+def _label_all(labels, stores, wanted) -> dict[int, str]:
     """``labels`` completed with top-token stand-ins for the ``wanted`` latents without one."""
     labels = dict(labels or {})
     missing = [int(j) for j in wanted if int(j) not in labels]
@@ -168,7 +168,7 @@ def diff_stores(
     ``group``, ``size``, the best member's ``latent``, ``label`` and statistics, the ``members``
     and their ``member_labels``, and ``any_freq_a``/``any_freq_b`` (any member active).
     ``by="latent"`` keeps one row per latent, with its ``group``."""
-    from .grouping import assign_groups, union_active
+    from .grouping import assign_groups
 
     if by not in ("property", "latent"):
         raise ValueError("by must be 'property' or 'latent'")
@@ -184,10 +184,10 @@ def diff_stores(
     firsts = frame.drop_duplicates("group") if by == "property" else frame
     head_groups = set(firsts.groupby("direction").head(example_rows)["group"].tolist())
     wanted = frame.loc[frame["group"].isin(head_groups), "latent"].to_numpy()
-    labels = _label_all(frame, labels, [store_a, store_b], wanted)
+    labels = _label_all(labels, [store_a, store_b], wanted)
     frame.insert(1, "label", [labels.get(int(j), "") for j in frame["latent"]])
     if by == "property":
-        frame = _properties(frame, store_a, store_b, union_active)
+        frame = _properties(frame, store_a, store_b)
     ex_a, ex_b = [], []
     shown = frame["group"].isin(head_groups).to_numpy()
     for i, row in enumerate(frame.itertuples(index=False)):
@@ -216,11 +216,13 @@ def diff_stores(
     return frame
 
 
-def _properties(frame: pd.DataFrame, store_a, store_b, union_active) -> pd.DataFrame:
+def _properties(frame: pd.DataFrame, store_a, store_b) -> pd.DataFrame:
     """One row per group of the per-latent ``frame``: its best member's statistics, and
     ``any_freq_a``/``any_freq_b``, the share of documents where any member is active (each
     member's rare firings add up in a large group, so the row's test and frequencies are the
     best member's)."""
+    from .grouping import union_active
+
     n_a, n_b = store_a.matrix.shape[0], store_b.matrix.shape[0]
     rows = []
     for _, members in frame.groupby("group", sort=False):

@@ -121,7 +121,7 @@ def assign_groups(
     """The per-latent diff ``frame`` with a ``group`` column: significant latents of one
     direction that say the same thing share a group; every other latent is a group of its own.
     Groups are numbered in the frame's order of their best member."""
-    group = np.full(len(frame), -1, dtype=np.int64)
+    group = -1 - np.arange(len(frame), dtype=np.int64)  # alone unless grouped below
     next_id = 0
     significant = frame["significant"].to_numpy()
     for direction in ("B>A", "A>B"):
@@ -135,16 +135,10 @@ def assign_groups(
             a, b, latents, tau, peaks_a, peaks_b, chars=chars, floor=min_similarity
         )
         local = cluster_similar(sim, min_similarity)
-        group[rows] = local + next_id + len(frame)  # provisional ids, renumbered below
+        group[rows] = local + next_id
         next_id += int(local.max()) + 1
-    provisional = {}
-    out = []
-    for g in group:
-        key = g if g >= 0 else object()
-        if key not in provisional:
-            provisional[key] = len(provisional)
-        out.append(provisional[key])
-    return frame.assign(group=np.array(out, dtype=np.int64))
+    # renumbered 0, 1, ... in order of first appearance in the frame
+    return frame.assign(group=pd.factorize(group)[0].astype(np.int64))
 
 
 def union_active(matrix: sp.csr_matrix, latents, tau) -> np.ndarray:

@@ -187,8 +187,6 @@ def _load_saelens(folder: Path, dtype) -> SAE:
     hook_name = raw.get("hook_name") if flat else meta.get("hook_name")
     hook = parse_hook_name(hook_name) if hook_name else None
     reader = formats.reader_info(raw.get("model_name") if flat else meta.get("model_name"), hook)
-    if ours.get("reader") and hook is not None:
-        reader = {**ours["reader"], "layer": hook.layer, "site": hook.site}
     cfg = SAEConfig(
         architecture=architecture,
         d_in=int(raw["d_in"]),
