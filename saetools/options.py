@@ -387,9 +387,26 @@ class SearchOptions:
     """label-match threshold (cosine)"""
     rerank: int | None = None
     """rescore the first N results with an LLM"""
+    steer: list[str] | None = dataclasses.field(default=None, metadata=cli_meta(multiple=True))
+    """LATENT=DELTA or 'label words=DELTA' (repeatable): move the query embedding along SAE
+    features, DELTA in units of the feature's largest activation here (document-embedding
+    stores; docs/search.md)"""
+    steer_method: str = dataclasses.field(
+        default="direct", metadata=cli_meta(choices=["direct", "iterative"])
+    )
+    """direct: add the decoder directions; iterative: optimise latents to re-encode to the
+    target"""
+    dense: bool = dataclasses.field(default=False, metadata=cli_meta(flag_only=True))
+    """rank by embedding similarity to the query and list its features (implied by --steer)"""
 
     def __post_init__(self) -> None:
         require(self.top >= 1, "--top", "at least 1", self.top)
+        require(
+            self.steer_method in ("direct", "iterative"),
+            "--steer-method",
+            "direct or iterative",
+            self.steer_method,
+        )
         require(self.top_latents >= 1, "--top-latents", "at least 1", self.top_latents)
         require(self.rerank is None or self.rerank >= 1, "--rerank", "at least 1", self.rerank)
 

@@ -143,6 +143,12 @@ def search_store(
     o = options
     if (query is None) == (o.like is None):
         raise SaetoolsError("give a query or --like TEXT (one of them)")
+    if o.steer or o.dense:
+        from .steer import steered_search
+
+        if o.like is not None or o.rerank:
+            raise SaetoolsError("--steer/--dense search by a query text; drop --like/--rerank")
+        return steered_search(store, query, o, device=device, progress=progress)
     searcher = searcher_of_store(store)
     labels = labels_of_store(store)
     if o.like is not None:

@@ -90,9 +90,39 @@ def format_clusters(report, examples: bool = True) -> str:
     return "\n".join(lines)
 
 
+def format_steered(frame: pd.DataFrame) -> str:
+    """A steered (or plain embedding) search: the query's own features, each steer's activation
+    before / target / reached, the fidelity, then the ranked documents with their old ranks."""
+    attrs = frame.attrs
+    lines = [
+        f"query {attrs['query']!r} over {attrs.get('n_docs')} documents, by embedding "
+        f"similarity ({attrs.get('method')} steering)",
+        "query features (latent: label, strength = activation / its largest here):",
+    ]
+    for item in attrs.get("query_features", []):
+        lines.append(f"  {item['latent']:>6}: {shorten(item['label'], 50)}  {item['strength']:.2f}")
+    for item in attrs.get("steers", []):
+        named = "" if item["named"] == str(item["latent"]) else f" (from {item['named']!r})"
+        lines.append(
+            f"steer {item['latent']}: {shorten(item['label'], 40)}{named} {item['delta']:+g}: "
+            f"activation {item['before']:.2f} -> target {item['target']:.2f}, "
+            f"reached {item['achieved']:.2f}"
+        )
+    if attrs.get("steers"):
+        lines.append(f"fidelity cos(query, steered query) = {attrs.get('fidelity', 1.0):.3f}")
+    for row in frame.itertuples(index=False):
+        moved = "" if row.was == row.rank else f" (was {row.was})"
+        feature = f"  [{row.latent}: {shorten(row.label, 30)}]" if row.latent >= 0 else ""
+        lines.append(f"  {row.rank:>3}  {row.score:6.3f}  {row.id}{moved}{feature}")
+        lines.append(f"       {shorten(row.snippet, 110)}")
+    return "\n".join(lines)
+
+
 def format_search(frame: pd.DataFrame) -> str:
     """Ranked documents with the latent that matched and its marked span."""
     attrs = frame.attrs
+    if attrs.get("mode") == "steered":
+        return format_steered(frame)
     what = f"query {attrs['query']!r}" if attrs.get("query") else f"like {attrs.get('like')!r}"
     used = ", ".join(
         f"{item['latent']} ({shorten(item['label'], 28)}) {item['weight']:.2f}"
