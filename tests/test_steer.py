@@ -174,7 +174,8 @@ def test_steering_label_words_pick_the_closest_label_and_the_cli_prints_it(news_
     out = result.output
     assert f"steer {latent}: " in out and f"(from {words!r})" in out
     assert "query features" in out and "fidelity cos(query, steered query)" in out
-    assert len([line for line in out.splitlines() if line.startswith("    ") and "  d" in line]) == 3
+    ranked = [line for line in out.splitlines() if line.startswith("    ") and "  d" in line]
+    assert len(ranked) == 3
 
 
 def test_steering_is_refused_on_token_level_stores_and_bad_steers(

@@ -259,8 +259,7 @@ class SteeredSearch:
                 for latent, delta, named in resolved
             ],
             latents=[
-                {"latent": f["latent"], "label": f["label"], "weight": f["strength"]}
-                for f in shown
+                {"latent": f["latent"], "label": f["label"], "weight": f["strength"]} for f in shown
             ],
             n_docs=len(self.store),
         )
