@@ -104,10 +104,13 @@ def test_direction_features_are_signed_z_scores_kept_by_topk():
 def test_svg_charts_are_well_formed():
     line = svg.line_chart({"a": [(0.1, 0.5), (0.3, 1.0)]}, "t", "x", "y")
     bars = svg.bar_chart({"SAE": 0.25, "ICA": 0.3}, "t", "F1")
-    for text in (line, bars):
+    xy = svg.xy_chart({"a": [(0.9, 0.1), (0.5, 0.4)], "b": [(0.8, 0.05)]}, "t", "x", "y", (0.5, 1))
+    for text in (line, bars, xy):
         root = ET.fromstring(text)
         assert root.tag.endswith("svg")
-    assert line.count("<circle") == 2 and bars.count("<rect") == 2
+    assert line.count("<circle") == 2 and bars.count("<rect") == 2 and xy.count("<circle") == 3
+    # numeric x axis from 0.5 (left edge, 50 px) to 1 (370 px): 0.9 at 306 px
+    assert 'cx="50.0"' in xy and 'cx="306.0"' in xy
 
 
 def test_ari_cells_show_a_range_only_when_seeds_differ_at_two_decimals():

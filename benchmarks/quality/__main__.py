@@ -8,7 +8,8 @@
 Parts: planted differences on short and long documents (saetools vs n-gram diff vs MiniLM
 clusters vs a MiniLM probe), retrieval (saetools search vs BM25 vs MiniLM cosine), label
 fidelity (SAE latents vs PCA / ICA directions), clustering (untargeted by topic vs MiniLM
-k-means; targeted by planted tones), on request (``--parts apologies``) search on planted
+k-means; targeted by planted tones), steering search (SAE steering vs query rewriting: precision
+against fidelity), on request (``--parts apologies``) search on planted
 apologies, and with ``--llm`` an LLM-only proposer and saetools + LLM
 hypotheses with their token costs. Plots go to docs/img/.
 """
@@ -28,11 +29,12 @@ from benchmarks.quality import (
     planted_diff,
     retrieval,
     search_apologies,
+    steering,
     svg,
 )
 from saetools.evaluation import long_documents, short_documents
 
-PARTS = ("short", "long", "retrieval", "fidelity", "clustering")
+PARTS = ("short", "long", "retrieval", "fidelity", "clustering", "steering")
 EXTRA_PARTS = ("apologies",)  # search on planted apologies; run on request
 
 
@@ -113,6 +115,18 @@ def summary_table(results: dict, command: str, minutes: float) -> list[str]:
         lines.append(
             f"| clustering planted tones, k 2: ARI | `apology` + `enthusiasm` {tone[0][3]}, "
             f"`tone` {tone[-2][3]} | |"
+        )
+    if "steering" in results:
+        means = results["steering"].means()
+        rewrite = next(m for m in means if m[0] == "rewrite (label words)")
+        cells = []
+        for name in ("SAE direct", "SAE iterative"):
+            near = min((m for m in means if m[0] == name), key=lambda m: abs(m[3] - rewrite[3]))
+            cells.append(f"{name} {near[1]}: {near[2]:.2f} (fidelity {near[3]:.2f})")
+        lines.append(
+            "| steering search towards a feature: top-10 precision | "
+            f"{', '.join(cells)} | rewrite {rewrite[1]}: {rewrite[2]:.2f} "
+            f"(fidelity {rewrite[3]:.2f}) |"
         )
     if "llm" in results:
         res = results["llm"]
@@ -215,6 +229,29 @@ def main() -> None:
             results["clustering"] = result
             sections += clustering.markdown(result)
             print("\n".join(clustering.markdown(result)))
+        if "steering" in parts:
+            llm = None
+            if client_url:
+                from saetools.llm import LLMClient
+
+                llm = LLMClient(client_url, use_cache=False, timeout=300)
+            result = steering.run_steering(
+                40 if args.quick else 100, 10 if args.quick else 40, llm=llm
+            )
+            results["steering"] = result
+            sections += steering.markdown(result)
+            series = steering.chart_series(result)
+            low = min(x for points in series.values() for x, _ in points)
+            chart = svg.xy_chart(
+                series,
+                "Share of the top 10 with the asked-for feature",
+                "fidelity cos(query, moved query)",
+                "precision",
+                (max(0.0, low - 0.05), 1.0),
+            )
+            (plots / "steering.svg").write_text(chart)
+            sections += ["![precision against fidelity](img/steering.svg)", ""]
+            print("\n".join(steering.markdown(result)))
         if client_url:
             texts, pool = short_documents(args.short_docs)
             rates = tuple(float(r) for r in args.llm_rates.split(","))

@@ -81,3 +81,57 @@ def bar_chart(values: dict[str, float], title: str, y_label: str) -> str:
         )
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
+
+
+def xy_chart(
+    series: dict[str, list[tuple[float, float]]],
+    title: str,
+    x_label: str,
+    y_label: str,
+    x_range: tuple[float, float],
+) -> str:
+    """Lines of (x, y) points on numeric axes: x in ``x_range``, y in [0, 1]."""
+    width, height, left, bottom, top, right = 560, 300, 50, 40, 30, 190
+    lo, hi = x_range
+
+    def px(x: float) -> float:
+        return left + (x - lo) / (hi - lo) * (width - left - right)
+
+    def py(y: float) -> float:
+        return top + (1 - y) * (height - top - bottom)
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        'font-family="sans-serif" font-size="11">',
+        f'<text x="{left}" y="18" font-size="13">{escape(title)}</text>',
+    ]
+    for y in (0, 0.25, 0.5, 0.75, 1):
+        parts.append(
+            f'<line x1="{left}" x2="{width - right}" y1="{py(y):.1f}" y2="{py(y):.1f}" '
+            'stroke="#ddd"/>'
+            f'<text x="{left - 6}" y="{py(y) + 4:.1f}" text-anchor="end">{y:.0%}</text>'
+        )
+    for k in range(5):
+        x = lo + k * (hi - lo) / 4
+        parts.append(
+            f'<text x="{px(x):.1f}" y="{height - bottom + 16}" text-anchor="middle">{x:.2f}</text>'
+        )
+    parts.append(
+        f'<text x="{(left + width - right) / 2:.0f}" y="{height - 6}" text-anchor="middle">'
+        f"{escape(x_label)}</text>"
+        f'<text x="12" y="{(top + height - bottom) / 2:.0f}" text-anchor="middle" '
+        f'transform="rotate(-90 12 {(top + height - bottom) / 2:.0f})">{escape(y_label)}</text>'
+    )
+    for i, (name, points) in enumerate(series.items()):
+        color = COLORS[i % len(COLORS)]
+        path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in points)
+        parts.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="2"/>')
+        for x, y in points:
+            parts.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{color}"/>')
+        ly = top + 10 + 18 * i
+        parts.append(
+            f'<rect x="{width - right + 12}" y="{ly - 8}" width="10" height="10" fill="{color}"/>'
+            f'<text x="{width - right + 28}" y="{ly + 1}">{escape(name)}</text>'
+        )
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
