@@ -36,6 +36,8 @@ _EXPORTS = {
     "correlate": "saetools.api",
     "cluster": "saetools.api",
     "families": "saetools.api",
+    "feature": "saetools.api",
+    "browse": "saetools.browse",
     "search": "saetools.api",
     "hypotheses": "saetools.api",
     "label": "saetools.api",

@@ -212,6 +212,25 @@ def families(
     return families_store(store_for(data, source, progress=progress), options)
 
 
+def feature(
+    data,
+    latent: int,
+    *,
+    top: int = 10,
+    source: Source | None = None,
+    progress: bool = True,
+    **kwargs,
+):
+    """One latent's page in a dataset: label and label scores, density, top documents with the
+    firing span, co-occurring latents, activation histogram; a
+    :class:`saetools.analyses.feature.FeaturePage` (docs/browse.md). Keywords: :class:`Source`."""
+    from .analyses.feature import feature_page
+    from .store.cache import store_for
+
+    source, _ = _bind(source, None, None, kwargs)
+    return feature_page(store_for(data, source, progress=progress), latent, top=top)
+
+
 def cluster(
     data,
     k: int | None = None,

@@ -21,7 +21,7 @@ def cli() -> None:
     """saetools: interpretable embeddings of text datasets with sparse autoencoders."""
 
 
-from . import analyses, build, labels  # noqa: E402,F401  (registers the commands on ``cli``)
+from . import analyses, browse, build, labels  # noqa: E402,F401  (registers the commands)
 
 
 def main() -> None:

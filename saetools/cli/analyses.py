@@ -145,6 +145,31 @@ def families(data, out, graph, quiet, **kwargs) -> None:
 
 @cli.command()
 @click.argument("data", type=click.Path(path_type=Path))
+@click.argument("latent", type=int)
+@click.option("--top", default=10, show_default=True, help="documents and co-occurring latents")
+@options_from(Source)
+@HTML
+@QUIET
+def feature(data, latent, top, html_path, quiet, **kwargs) -> None:
+    """The page of one LATENT in DATA (a data file or store): its label and the label's scores,
+    density, top documents with the firing span marked, the latents that fire with it, and its
+    activation histogram."""
+    check_outputs(None, html_path)
+    from ..api import feature as feature_api
+    from ..report.analyses_text import format_feature
+
+    page = feature_api(data, latent, top=top, source=take(kwargs, Source), progress=not quiet)
+    if not quiet:
+        click.echo(format_feature(page))
+    if html_path is not None:
+        from ..report.feature_html import feature_report
+
+        feature_report(page, html_path)
+        click.echo(f"wrote {html_path}", err=quiet)
+
+
+@cli.command()
+@click.argument("data", type=click.Path(path_type=Path))
 @options_from(ClusterOptions)
 @options_from(Source)
 @click.option("--name", "llm_names", is_flag=True, help="name each cluster with an LLM")

@@ -100,6 +100,12 @@ def _best_rows(sae_folder, fingerprint) -> dict[int, dict]:
     return {latent: row for latent, (_, row) in best.items()}
 
 
+def label_rows_of_store(store) -> dict[int, dict]:
+    """The winning label row of each labelled latent of a store's SAE (label, source, score,
+    score_kind and, for LLM labels, precision, recall and pearson)."""
+    return _best_rows(store.sae_path, store.sae_fingerprint)
+
+
 def label_scores_of_store(store) -> dict[int, float]:
     """The held-out score (F1) of each latent's winning label, where it has one."""
     rows = _best_rows(store.sae_path, store.sae_fingerprint)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..text import shorten
+from ..text import shorten, snippet
 
 
 def format_correlate(frame: pd.DataFrame, top: int = 20, examples: bool = True) -> str:
@@ -189,4 +189,35 @@ def format_families(frame: pd.DataFrame, top: int = 20) -> str:
                 f"    -> {row.child:>6}  {shorten(row.child_label, 52):52s} {row.n_child:>5} docs, "
                 f"{row.share:4.0%} inside"
             )
+    return "\n".join(lines)
+
+
+def format_feature(page) -> str:
+    """A latent's page as text: label and scores, density, top documents with the firing span
+    marked, co-occurring latents, and the activation histogram as a bar row."""
+    from .feature_html import label_scores_text
+
+    bars = " ▁▂▃▄▅▆▇█"
+    counts, edges = page.histogram
+    peak = max(int(counts.max()) if len(counts) else 0, 1)
+    lines = [
+        f"latent {page.latent}: {page.label or '(no label)'}",
+        f"  label: {label_scores_text(page.label_info)}",
+        f"  fires in {page.n_active} of {page.n_docs} documents ({page.density:.1%}); largest "
+        f"pooled activation {page.max_activation:.3g}",
+        f"  histogram {edges[0]:.2g} |"
+        + "".join(bars[int(round(c / peak * 8))] for c in counts)
+        + f"| {edges[-1]:.2g}",
+        "top documents:",
+    ]
+    for row in page.examples.itertuples(index=False):
+        lines.append(f"  {row.rank:>3}  {row.value:7.3g}  {row.id}")
+        lines.append(f"       {shorten(snippet(row.text, row.start, row.end, 50), 110)}")
+    if page.examples.empty:
+        lines.append("  (it fires in no document here)")
+    lines.append("fires together with (share of its documents, NPMI):")
+    for row in page.cooccurring.itertuples(index=False):
+        lines.append(
+            f"  {row.latent:>6}  {shorten(row.label, 50):50s} {row.share:4.0%}  {row.npmi:+.2f}"
+        )
     return "\n".join(lines)

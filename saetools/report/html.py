@@ -80,6 +80,18 @@ def write_html(path: str | Path, title: str, body: str) -> Path:
 
 def diff_report(frame: pd.DataFrame, path: str | Path, top: int = 20) -> Path:
     """HTML report of a diff: frequency plot, ranked tables, highlighted examples."""
+    return write_html(path, "saetools diff", diff_body(frame, top))
+
+
+def latent_cell(latent: int, link=None) -> str:
+    """A latent id, as a link when ``link`` (latent -> href) is given."""
+    if link is None:
+        return str(int(latent))
+    return f"<a href='{html.escape(link(int(latent)))}'>{int(latent)}</a>"
+
+
+def diff_body(frame: pd.DataFrame, top: int = 20, link=None) -> str:
+    """The body of :func:`diff_report` (``link``: latent -> href for the latent ids)."""
     from .diff_text import summary_line
 
     attrs = frame.attrs
@@ -121,7 +133,7 @@ def diff_report(frame: pd.DataFrame, path: str | Path, top: int = 20) -> Path:
             label = html.escape(str(row.label))
             if getattr(row, "size", 1) > 1:
                 others = "".join(
-                    f"<li>{j}: {html.escape(str(t))}</li>"
+                    f"<li>{latent_cell(j, link)}: {html.escape(str(t))}</li>"
                     for j, t in zip(row.members[1:], row.member_labels[1:], strict=True)
                 )
                 label += (
@@ -129,10 +141,11 @@ def diff_report(frame: pd.DataFrame, path: str | Path, top: int = 20) -> Path:
                     f"{'s' if row.size > 2 else ''}</summary><ul>{others}</ul></details>"
                 )
             body.append(
-                f"<tr><td class='num'>{rank}</td><td class='num'>{row.latent}</td>"
+                f"<tr><td class='num'>{rank}</td>"
+                f"<td class='num'>{latent_cell(row.latent, link)}</td>"
                 f"<td>{label}</td><td class='num'>{row.freq_a:.1%}</td>"
                 f"<td class='num'>{row.freq_b:.1%}</td><td class='num'>{row.delta:+.1%}</td>"
                 f"<td class='num'>{row.q_value:.1e}</td><td>{examples}</td></tr>"
             )
         body.append("</table>")
-    return write_html(path, "saetools diff", "".join(body))
+    return "".join(body)

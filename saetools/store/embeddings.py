@@ -35,7 +35,7 @@ def require_embedding_store(store) -> None:
     """Refuse a store whose reader does not make one vector per document: steering decodes into
     the space documents are compared in, which token-level stores do not have."""
     kind = store.reader_spec.get("kind")
-    if kind != "embedding":
+    if not store.document_level:
         raise SaetoolsError(
             f"{store.folder}: steered search needs a store made with a document-embedding reader "
             f"(--reader minilm or a sentence-transformers model); this one was read by a "

@@ -231,12 +231,18 @@ class Store:
         starts = (self.spans[:, 0].astype(np.int64) + 1).astype(np.float64)
         return sp.csr_matrix((starts, m.indices, m.indptr), shape=m.shape)
 
+    @property
+    def document_level(self) -> bool:
+        """True when the reader made one vector per document (no token to point at)."""
+        return self.reader_spec.get("kind") == "embedding"
+
     def span(self, row: int, latent: int) -> tuple[int, int] | None:
-        """Character span where ``latent`` peaked in document ``row`` (None if not stored)."""
+        """Character span where ``latent`` peaked in document ``row`` (None if not stored;
+        ``(0, 0)``, nothing to mark, in a document-level store)."""
         lo, hi = self.matrix.indptr[row], self.matrix.indptr[row + 1]
         pos = np.searchsorted(self.matrix.indices[lo:hi], latent)
         if pos < hi - lo and self.matrix.indices[lo + pos] == latent:
-            return tuple(int(v) for v in self.spans[lo + pos])
+            return (0, 0) if self.document_level else tuple(int(v) for v in self.spans[lo + pos])
         return None
 
     @cached_property
