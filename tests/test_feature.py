@@ -86,3 +86,24 @@ def test_feature_command_prints_and_writes_html(token_store, tmp_path):
     assert result.output.count("[[") == 2  # two top documents, each with its span marked
     page = out.read_text()
     assert f"Latent {latent}:" in page and page.count("<mark>") == 2 and "<svg" in page
+
+
+def test_browser_on_a_token_level_store_searches_by_label_and_refuses_steering(token_store):
+    """The web app over a token-level store: property search by label with the peak span as the
+    marked segment, no sliders (not steerable), a steer refused with the reason."""
+    from saetools.browse import Browser, create_app
+
+    client = create_app(Browser(token_store, device="cpu")).test_client()
+    assert client.get("/api/info").get_json()["steerable"] is False
+    data = client.get("/api/search", query_string={"q": "label 7"}).get_json()
+    assert data["results"] and not data["steerable"] and data["query_features"]
+    first = data["results"][0]
+    marked = [s["text"] for s in first["segments"] if s["mark"]]
+    row = int(token_store.docs.index[token_store.docs["id"] == first["id"]][0])
+    start, end = token_store.span(row, first["latent"])
+    assert marked == [token_store.docs["text"][row][start:end]]
+    refused = client.get("/api/search", query_string={"q": "label 7", "steer": "7:1"})
+    assert refused.status_code == 400
+    assert "document-embedding reader" in refused.get_json()["error"]
+    page = client.get(f"/api/feature/{first['latent']}").get_data(as_text=True)
+    assert page.count("<mark>") >= 1

@@ -17,7 +17,9 @@ nor in the query. The query is then moved towards j by
 Measured, averaged over (query, feature) pairs: **precision**, the share of the new top 10 in
 which j is active (the feature the user asked for is what the results have), and **fidelity**,
 cos(x, x') between the original and the moved query embedding (how much of the query is
-left). A method is better when it reaches higher precision at the same fidelity.
+left). For the SAE methods also **reached**: whether the moved query, encoded again, has j at
+half its target activation or more. A method is better when it reaches higher precision at the
+same fidelity.
 """
 
 from __future__ import annotations
@@ -45,16 +47,22 @@ class SteeringResult:
     points: dict[tuple[str, str], list[tuple[float, float]]] = field(default_factory=dict)
     llm: str | None = None
 
-    def add(self, method: str, strength: str, precision: float, fidelity: float) -> None:
-        """Record one pair's outcome."""
-        self.points.setdefault((method, strength), []).append((precision, fidelity))
+    def add(
+        self, method: str, strength: str, precision: float, fidelity: float, reached=np.nan
+    ) -> None:
+        """Record one pair's outcome (``reached``: SAE methods only)."""
+        self.points.setdefault((method, strength), []).append((precision, fidelity, reached))
 
-    def means(self) -> list[tuple[str, str, float, float, int]]:
-        """``(method, strength, mean precision, mean fidelity, pairs)`` in insertion order."""
-        return [
-            (m, s, float(np.mean([p for p, _ in v])), float(np.mean([f for _, f in v])), len(v))
-            for (m, s), v in self.points.items()
-        ]
+    def means(self) -> list[tuple[str, str, float, float, float]]:
+        """``(method, strength, mean precision, mean fidelity, share reached)`` in insertion
+        order (share reached: NaN for the rewrites)."""
+        out = []
+        for (m, s), v in self.points.items():
+            values = np.array(v, dtype=np.float64)
+            reached = values[:, 2]
+            share = float(np.mean(reached)) if not np.isnan(reached).any() else np.nan
+            out.append((m, s, float(values[:, 0].mean()), float(values[:, 1].mean()), share))
+        return out
 
 
 def _corpus(per_topic: int, queries: int, seed: int):
@@ -119,8 +127,13 @@ def run_steering(
             for delta in DELTAS:
                 edit = steer_embedding(search.sae, x, {j: delta * search.scale[j]}, method=method)
                 top = np.argsort(-(search.embeddings @ edit.steered), kind="stable")[:TOP]
+                reached = float(edit.achieved[j] >= 0.5 * edit.target[j])
                 result.add(
-                    f"SAE {method}", f"δ {delta:g}", _precision(store, top, j), edit.fidelity
+                    f"SAE {method}",
+                    f"δ {delta:g}",
+                    _precision(store, top, j),
+                    edit.fidelity,
+                    reached,
                 )
         rewrites = [(f"label ×{r}", " ".join([query] + [label] * r)) for r in REWRITES]
         if llm is not None:
@@ -147,11 +160,15 @@ def markdown(result: SteeringResult) -> list[str]:
         "Fidelity: cos(query, moved query)."
         + (f" LLM rewrite by {result.llm}." if result.llm else " No LLM rewrite (no --llm)."),
         "",
-        "| method | strength | precision | fidelity |",
-        "|---|---|---|---|",
+        "Reached: share of pairs whose moved query, encoded again, has the feature at half its "
+        "target activation or more.",
+        "",
+        "| method | strength | precision | fidelity | reached |",
+        "|---|---|---|---|---|",
     ]
-    for method, strength, precision, fidelity, _ in result.means():
-        lines.append(f"| {method} | {strength} | {precision:.2f} | {fidelity:.3f} |")
+    for method, strength, precision, fidelity, reached in result.means():
+        cell = "" if np.isnan(reached) else f"{reached:.0%}"
+        lines.append(f"| {method} | {strength} | {precision:.2f} | {fidelity:.3f} | {cell} |")
     return lines + [""]
 
 
