@@ -213,6 +213,24 @@ class EncodeOptions:
     """documents per shard (default 2048)"""
     overwrite: bool = dataclasses.field(default=False, metadata=cli_meta(flag_only=True))
     """replace a store of other data at --out"""
+    engine: str = dataclasses.field(default="local", metadata=cli_meta(choices=["local", "ray"]))
+    """local: this process; ray: Ray Data actors, one per GPU or CPU, each writing shards
+    (pip install 'saetools[ray]'; docs/scale.md)"""
+    ray_address: str | None = None
+    """with --engine ray: the cluster to join (auto, or ray://HOST:PORT; default: start a local
+    one)"""
+    workers: int | None = None
+    """with --engine ray: actors (default: one per GPU, else one per CPU)"""
+
+    def __post_init__(self) -> None:
+        require(self.engine in ("local", "ray"), "--engine", "local or ray", self.engine)
+        require(self.workers is None or self.workers >= 1, "--workers", "at least 1", self.workers)
+        require(
+            self.shard_docs is None or self.shard_docs >= 1,
+            "--shard-docs",
+            "at least 1",
+            self.shard_docs,
+        )
 
 
 @dataclass

@@ -90,11 +90,7 @@ def encode(
             return _as_given(open_store(out), data, sae_folder)
     render = getattr(reader, "render_chat", None)
     corpus = read_corpus(data, source.field, **source.corpus_options, render=render)
-    encode_corpus(
-        corpus,
-        reader,
-        model,
-        out,
+    job = dict(
         sae_path=sae_folder,
         sae_ref=parse_reference(source.sae),
         source={"field": source.field, **source.corpus_options},
@@ -103,6 +99,14 @@ def encode(
         overwrite=options.overwrite,
         progress=progress,
     )
+    if options.engine == "ray":
+        from .distributed import encode_corpus_ray
+
+        encode_corpus_ray(
+            corpus, reader, model, out, address=options.ray_address, workers=options.workers, **job
+        )
+    else:
+        encode_corpus(corpus, reader, model, out, **job)
     return _as_given(open_store(out), data, sae_folder)
 
 

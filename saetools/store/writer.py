@@ -105,7 +105,7 @@ def _write_shard(path: Path, pooled: list, dtype: type, d_sae: int) -> int:
     return int(indptr[-1])
 
 
-def _holding_store_lock(encode):
+def holding_store_lock(encode):
     """Run ``encode(corpus, reader, sae, out, ...)`` while holding the lock of the store at
     ``out`` (see :func:`store_lock`), after checking that the SAE fits the reader."""
 
@@ -140,7 +140,7 @@ def store_lock(folder: Path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-@_holding_store_lock
+@holding_store_lock
 def encode_corpus(
     corpus: Corpus,
     reader,
@@ -165,46 +165,20 @@ def encode_corpus(
 
     folder = Path(out)
     dtype = {"float16": np.float16, "float32": np.float32}[value_dtype]
-    manifest = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "saetools_version": __version__,
-        "reader": reader.describe(),
-        "sae": sae_identity(sae, sae_path, sae_ref, folder),
-        "pooling": {"method": "max", "min_contribution": float(min_contribution)},
-        "value_dtype": value_dtype,
-        "source": {**(source or {}), "name": corpus.source, "docs_hash": docs_fingerprint(corpus)},
-        "n_docs": len(corpus.documents),
-        "skipped_empty": corpus.skipped_empty,
-        "nnz": 0,
-        "shards": [],
-        "complete": False,
-    }
-    repaired = False
-    if (folder / MANIFEST).exists():
-        old = _readable_manifest(folder, overwrite)
-        same = old is not None and (
-            identity(old) == identity(manifest)
-            and old["source"]["docs_hash"] == (manifest["source"]["docs_hash"])
-        )
-        if same:
-            manifest = old
-            repaired = _repair(folder, manifest, corpus, reader, sae, min_contribution, dtype)
-            if old.get("complete") and not repaired and _examples_readable(folder):
-                return folder
-        elif overwrite:
-            shutil.rmtree(folder)
-        else:
-            raise SaetoolsError(
-                f"{folder}: holds a store of other documents, reader or SAE; "
-                "choose another --out or pass --overwrite"
-            )
-    elif folder.exists() and any(folder.iterdir()) and not overwrite:
-        raise SaetoolsError(f"{folder}: exists and is not a saetools store; choose another --out")
-    (folder / "acts").mkdir(parents=True, exist_ok=True)
-    if not manifest["shards"]:
-        _write_docs(corpus, folder)
-        write_json_atomic(folder / MANIFEST, manifest)
+    manifest = prepare_store(
+        corpus,
+        reader,
+        sae,
+        folder,
+        sae_path=sae_path,
+        sae_ref=sae_ref,
+        source=source,
+        min_contribution=min_contribution,
+        value_dtype=value_dtype,
+        overwrite=overwrite,
+    )
+    if manifest is None:
+        return folder
 
     texts = [d.text for d in corpus.documents]
     start = manifest["shards"][-1]["rows"][1] if manifest["shards"] else 0
@@ -233,11 +207,18 @@ def encode_corpus(
             pooled, lo = [], row + 1
     bar.set_postfix_str(f"doc {len(texts):,}/{len(texts):,}")
     bar.close()
-    cut = getattr(reader, "cut_docs", 0) - cut_before
+    finish_store(folder, manifest, getattr(reader, "cut_docs", 0) - cut_before, reader)
+    return folder
+
+
+def finish_store(folder: Path, manifest: dict, cut: int, reader=None) -> None:
+    """Note the documents cut at ``--max-tokens-per-doc``, write ``examples.parquet`` and mark
+    the manifest complete (the last writes of an encode)."""
     if cut:
         manifest["cut_docs"] = manifest.get("cut_docs", 0) + cut
+        limit = getattr(reader, "max_tokens", None) or manifest["reader"].get("max_tokens")
         print(
-            f"note: {cut:,} document(s) cut at {reader.max_tokens:,} tokens "
+            f"note: {cut:,} document(s) cut at {limit:,} tokens "
             "(--max-tokens-per-doc); the rest of each was not read",
             file=sys.stderr,
         )
@@ -246,7 +227,68 @@ def encode_corpus(
     write_top_examples(Store(folder, require_complete=False))
     manifest["complete"] = True
     write_json_atomic(folder / MANIFEST, manifest)
-    return folder
+
+
+def prepare_store(
+    corpus: Corpus,
+    reader,
+    sae,
+    folder: Path,
+    *,
+    sae_path,
+    sae_ref,
+    source,
+    min_contribution: float,
+    value_dtype: str,
+    overwrite: bool,
+) -> dict | None:
+    """The manifest to continue from: a new store (``docs.parquet`` and the manifest written),
+    or the same job's unfinished store with its damaged shards re-encoded. None when that store
+    is already complete and intact. Another job's store at ``folder`` is an error unless
+    ``overwrite``."""
+    dtype = {"float16": np.float16, "float32": np.float32}[value_dtype]
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "saetools_version": __version__,
+        "reader": reader.describe(),
+        "sae": sae_identity(sae, sae_path, sae_ref, folder),
+        "pooling": {"method": "max", "min_contribution": float(min_contribution)},
+        "value_dtype": value_dtype,
+        "source": {**(source or {}), "name": corpus.source, "docs_hash": docs_fingerprint(corpus)},
+        "n_docs": len(corpus.documents),
+        "skipped_empty": corpus.skipped_empty,
+        "nnz": 0,
+        "shards": [],
+        "complete": False,
+    }
+    repaired = False
+    if (folder / MANIFEST).exists():
+        old = _readable_manifest(folder, overwrite)
+        same = old is not None and (
+            identity(old) == identity(manifest)
+            and old["source"]["docs_hash"] == (manifest["source"]["docs_hash"])
+        )
+        if same:
+            manifest = old
+            repaired = _repair(folder, manifest, corpus, reader, sae, min_contribution, dtype)
+            if old.get("complete") and not repaired and _examples_readable(folder):
+                return None
+        elif overwrite:
+            shutil.rmtree(folder)
+        else:
+            raise SaetoolsError(
+                f"{folder}: holds a store of other documents, reader or SAE; "
+                "choose another --out or pass --overwrite"
+            )
+    elif folder.exists() and any(folder.iterdir()) and not overwrite:
+        raise SaetoolsError(f"{folder}: exists and is not a saetools store; choose another --out")
+    (folder / "acts").mkdir(parents=True, exist_ok=True)
+    if not manifest["shards"]:
+        _write_docs(corpus, folder)
+        write_json_atomic(folder / MANIFEST, manifest)
+
+    return manifest
 
 
 def pooled_rows(reader, sae, texts, lo: int, hi: int, min_contribution: float, check=None):
