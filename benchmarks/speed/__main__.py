@@ -5,8 +5,8 @@
 
 Parts: reader (hooked reader vs naive full forward), train (sparse vs dense SAE training),
 diff (1M-document synthetic store), analyses (NPMI, search, targeted clustering at scale),
-encode (encode vs naive loop; bytes per document). ``--only NAME --help`` lists a part's
-options.
+encode (encode vs naive loop; bytes per document), ray_encode (encode on a local Ray cluster
+vs one process). ``--only NAME --help`` lists a part's options.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import importlib
 import sys
 import time
 
-PARTS = ("reader", "train", "diff", "analyses", "encode")
+PARTS = ("reader", "train", "diff", "analyses", "encode", "ray_encode")
 
 
 def main() -> None:

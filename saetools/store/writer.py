@@ -298,23 +298,28 @@ def pooled_rows(reader, sae, texts, lo: int, hi: int, min_contribution: float, c
     :class:`~saetools.sae.check.ReconstructionCheck` given as ``check`` sees the first vectors.
 
     The reader batches documents in chunks of ``chunk_docs`` counted from document 0, and
-    reading starts at the chunk that holds ``lo``: values never depend on the shard size, on
-    where a run was interrupted or on which shard is being repaired.
+    reading covers whole chunks (from the one that holds ``lo`` to the one that holds
+    ``hi - 1``): a batch's composition, and so every value to the last bit, never depends on
+    the shard size, on where a run was interrupted or on which shard is being encoded or
+    repaired. Ranges on chunk boundaries read nothing twice.
     """
     from .pooling import decoder_norms, encode_part, sae_for_reader
 
     align = max(int(getattr(reader, "chunk_docs", 1)), 1)
     read_from = lo - lo % align
+    read_to = min(len(texts), -(-hi // align) * align) if hi > lo else hi
     sae = sae_for_reader(sae, reader)
     if check is not None:
         check.sae = sae
     norms = decoder_norms(sae)
     current = None
     with torch.inference_mode():
-        for doc, item, last in iter_parts(reader, texts[read_from:hi]):
+        for doc, item, last in iter_parts(reader, texts[read_from:read_to]):
             row = read_from + doc
             if row < lo:
                 continue
+            if row >= hi:
+                break
             codes, token_norms, x = encode_part(sae, item.acts)
             if check is not None and not check.done:
                 check.add(x)
