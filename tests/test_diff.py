@@ -17,7 +17,7 @@ from saetools.analyses.diff import diff_matrices
 from saetools.analyses.stats import benjamini_hochberg, two_proportion_test, welch_test
 from saetools.errors import SaetoolsError
 
-from .helpers import write_jsonl
+from .helpers import random_sae, write_jsonl
 
 
 def test_benjamini_hochberg_known_values():
@@ -183,21 +183,12 @@ def test_cli_diff_writes_table_csv_jsonl_and_html(tmp_path, example_sae):
 
 
 def test_stores_from_different_saes_are_refused(tmp_path, reader_bf16, example_sae, example_texts):
-    other = saetools.train_sae(
-        example_texts[:100],
-        tmp_path / "other",
-        reader=reader_bf16,
-        latents=256,
-        k=16,
-        epochs=1,
-        batch_size=1024,
-        progress=False,
-    )
+    other = random_sae(tmp_path / "other", d_sae=256, k=16)  # the same reader, another SAE
     a = saetools.encode(
         example_texts[:20], tmp_path / "a", reader=reader_bf16, sae=example_sae, progress=False
     )
     b = saetools.encode(
-        example_texts[20:40], tmp_path / "b", reader=reader_bf16, sae=other.folder, progress=False
+        example_texts[20:40], tmp_path / "b", reader=reader_bf16, sae=other, progress=False
     )
     with pytest.raises(SaetoolsError, match="encoded differently: SAE"):
         saetools.diff(a.folder, b.folder)

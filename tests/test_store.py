@@ -118,7 +118,7 @@ def test_pooled_vectors_are_compact(small_store):
 
 
 def test_kill_9_then_rerun_resumes_to_the_clean_result(tmp_path, example_sae, example_texts):
-    data = write_jsonl(tmp_path / "docs.jsonl", [{"text": t} for t in example_texts[:160]])
+    data = write_jsonl(tmp_path / "docs.jsonl", [{"text": t} for t in example_texts[:100]])
     killed = tmp_path / "killed"
     proc = run_encode(data, killed, example_sae)
     deadline = time.time() + 300
@@ -130,7 +130,7 @@ def test_kill_9_then_rerun_resumes_to_the_clean_result(tmp_path, example_sae, ex
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     partial = read_manifest(killed)
-    assert not partial["complete"] and 2 <= len(partial["shards"]) < 8
+    assert not partial["complete"] and 2 <= len(partial["shards"]) < 5
     with pytest.raises(SaetoolsError, match="incomplete"):
         saetools.open_store(killed)
     resumed = run_encode(data, killed, example_sae)
