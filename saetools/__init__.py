@@ -37,6 +37,7 @@ _EXPORTS = {
     "cluster": "saetools.api",
     "families": "saetools.api",
     "feature": "saetools.api",
+    "merge": "saetools.api",
     "browse": "saetools.browse",
     "search": "saetools.api",
     "hypotheses": "saetools.api",

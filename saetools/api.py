@@ -212,6 +212,17 @@ def families(
     return families_store(store_for(data, source, progress=progress), options)
 
 
+def merge(stores, out: str | Path, *, overwrite: bool = False):
+    """Join stores made with the same reader, SAE and pooling into one store at ``out`` (their
+    documents in the given order) and open it; refuses stores encoded differently
+    (docs/scale.md)."""
+    from .store.cache import as_store
+    from .store.merge import merge_stores
+    from .store.reader import open_store
+
+    return open_store(merge_stores([as_store(s) for s in stores], out, overwrite=overwrite))
+
+
 def feature(
     data,
     latent: int,

@@ -106,6 +106,19 @@ def encode(data, out, quiet, **kwargs) -> None:
 
 
 @cli.command()
+@click.argument("stores", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="new store")
+@click.option("--overwrite", is_flag=True, help="replace what is at --out")
+def merge(stores, out, overwrite) -> None:
+    """Join STORES (made with the same reader, SAE and pooling) into one store at --out, their
+    documents in the given order."""
+    from ..api import merge as merge_api
+
+    store = merge_api(stores, out, overwrite=overwrite)
+    click.echo(f"merged {len(stores)} stores: {len(store):,} documents in {out}")
+
+
+@cli.command()
 @click.argument("store", type=click.Path(path_type=Path))
 def verify(store) -> None:
     """Check every file of STORE: manifest, shards, document table, examples (exit 2 if damaged).
