@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .errors import SaetoolsError
 from .options import (
     ClusterOptions,
     CorrelateOptions,
@@ -292,6 +293,8 @@ def search(
     from .store.cache import store_for
 
     source, options = _bind(source, options, SearchOptions, kwargs)
+    if (query is None) == (options.like is None):  # before any encoding
+        raise SaetoolsError("give a query or --like TEXT (one of them)")
     store = store_for(data, source, progress=progress)
     return search_store(store, query, options, llm=llm, device=source.device, progress=progress)
 
