@@ -100,13 +100,8 @@ def encode(
         progress=progress,
     )
     if options.engine == "ray":
-        from .distributed import encode_corpus_ray
-
-        encode_corpus_ray(
-            corpus, reader, model, out, address=options.ray_address, workers=options.workers, **job
-        )
-    else:
-        encode_corpus(corpus, reader, model, out, **job)
+        job["ray"] = {"address": options.ray_address, "workers": options.workers}
+    encode_corpus(corpus, reader, model, out, **job)
     return _as_given(open_store(out), data, sae_folder)
 
 

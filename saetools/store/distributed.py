@@ -24,7 +24,6 @@ import numpy as np
 
 from ..errors import SaetoolsError
 from .manifest import MANIFEST, write_json_atomic
-from .writer import finish_store, holding_store_lock, prepare_store
 
 RAY_MISSING = "the ray engine needs Ray: pip install 'saetools[ray]'"
 
@@ -128,77 +127,51 @@ def record_shard(manifest: dict, shard: dict) -> None:
         del manifest["done_ahead"]
 
 
-@holding_store_lock
-def encode_corpus_ray(
-    corpus,
-    reader,
+def encode_shards_on_ray(
+    manifest: dict,
+    folder: Path,
     sae,
-    out: str | Path,
     *,
     sae_path: str | Path | None,
-    sae_ref: str | None = None,
-    source: dict | None = None,
     shard_docs: int,
     min_contribution: float,
-    value_dtype: str = "float16",
-    overwrite: bool = False,
-    progress: bool = False,
+    value_dtype: str,
+    progress: bool,
     address: str | None = None,
     workers: int | None = None,
-) -> Path:
-    """Encode ``corpus`` into a store at ``out`` on Ray (see the module docstring); ``reader``
-    is only described here (each actor loads its own), ``sae_path`` must be an SAE folder the
-    workers can read. ``address``: an existing cluster (``auto`` or ``ray://host:port``);
-    without it a local Ray is started. ``workers``: actors (default: one per GPU, else one per
-    CPU of the cluster)."""
+) -> int:
+    """Encode the shards the manifest of the store at ``folder`` still lacks, on Ray (see the
+    module docstring), recording each; returns how many documents the readers cut.
+    ``sae_path``: the SAE folder the workers load. ``address``: an existing cluster (``auto`` or
+    ``ray://host:port``); without it a local Ray is started. ``workers``: actors (default: one
+    per GPU, else one per CPU of the cluster)."""
     ray = import_ray()
     if sae_path is None:
         raise SaetoolsError("the ray engine needs an SAE saved in a folder (--sae PATH)")
-    folder = Path(out).resolve()
-    manifest = prepare_store(
-        corpus,
-        reader,
-        sae,
-        folder,
-        sae_path=sae_path,
-        sae_ref=sae_ref,
-        source=source,
-        min_contribution=min_contribution,
-        value_dtype=value_dtype,
-        overwrite=overwrite,
-    )
-    if manifest is None:
-        return folder
-    (folder / "acts").mkdir(parents=True, exist_ok=True)
     plan = plan_shards(manifest, shard_docs)
-    cut = 0
-    if plan:
-        started_here = not ray.is_initialized()
+    if not plan:
+        return 0
+    started_here = not ray.is_initialized()
+    if started_here:
+        ray.init(
+            address=address, include_dashboard=False, log_to_driver=False, configure_logging=False
+        )
+    try:
+        return _run_plan(
+            ray,
+            plan,
+            manifest,
+            Path(folder).resolve(),
+            sae,
+            sae_path,
+            min_contribution,
+            value_dtype,
+            workers,
+            progress,
+        )
+    finally:
         if started_here:
-            ray.init(
-                address=address,
-                include_dashboard=False,
-                log_to_driver=False,
-                configure_logging=False,
-            )
-        try:
-            cut = _run_plan(
-                ray,
-                plan,
-                manifest,
-                folder,
-                sae,
-                sae_path,
-                min_contribution,
-                value_dtype,
-                workers,
-                progress,
-            )
-        finally:
-            if started_here:
-                ray.shutdown()
-    finish_store(folder, manifest, cut, reader)
-    return folder
+            ray.shutdown()
 
 
 def _run_plan(

@@ -155,11 +155,14 @@ def encode_corpus(
     value_dtype: str = "float16",
     overwrite: bool = False,
     progress: bool = False,
+    ray: dict | None = None,
 ) -> Path:
     """Encode ``corpus`` into a store at ``out`` (resuming an interrupted run of the same job).
 
     Returns the store folder. A store of other documents, reader, SAE or pooling at ``out`` is an
     error unless ``overwrite``. Concurrent encodes into one folder take turns (a lock file).
+    ``ray``: encode the shards on Ray instead of here (``address``, ``workers``;
+    :mod:`saetools.store.distributed`).
     """
     from tqdm.auto import tqdm
 
@@ -178,6 +181,23 @@ def encode_corpus(
         overwrite=overwrite,
     )
     if manifest is None:
+        return folder
+    if ray is not None:
+        from .distributed import encode_shards_on_ray
+
+        (folder / "acts").mkdir(parents=True, exist_ok=True)
+        cut = encode_shards_on_ray(
+            manifest,
+            folder,
+            sae,
+            sae_path=sae_path,
+            shard_docs=shard_docs,
+            min_contribution=min_contribution,
+            value_dtype=value_dtype,
+            progress=progress,
+            **ray,
+        )
+        finish_store(folder, manifest, cut, reader)
         return folder
 
     texts = [d.text for d in corpus.documents]
