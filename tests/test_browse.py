@@ -19,7 +19,7 @@ import saetools
 from saetools.options import FamiliesOptions
 
 from .corpora import bbc_documents
-from .helpers import write_jsonl
+from .helpers import cli_error, write_jsonl
 
 HOSTILE_ID = "<b>id</b>"
 HOSTILE_TEXT = (
@@ -99,6 +99,17 @@ def test_feature_and_diff_fragments_escape_document_text(client, stores):
     assert all(e["parent"] in known and e["child"] in known for e in families["edges"])
     labels = client.get("/api/labels", query_string={"q": "football"}).get_json()
     assert len(labels) == 10 and labels[0]["similarity"] >= labels[-1]["similarity"]
+
+
+def test_a_port_in_use_is_a_one_line_error(stores):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        message = cli_error("browse", stores[0].folder, "--port", port, "--device", "cpu")
+    assert f"cannot listen on 127.0.0.1:{port}" in message and "--port" in message
 
 
 def _browser():

@@ -10,6 +10,25 @@ __all__ = ["Browser", "browse", "create_app"]
 DEFAULT_PORT = 8050
 
 
+def _check_port(port: int) -> None:
+    """A one-line error when ``port`` cannot be listened on (werkzeug would exit instead)."""
+    import socket
+
+    from ..errors import SaetoolsError
+
+    if port == 0:
+        return
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise SaetoolsError(
+                f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}; choose another "
+                "--port (0 picks a free one)"
+            ) from None
+
+
 def browse(
     data,
     *,
@@ -31,6 +50,7 @@ def browse(
     from ..options import Source, merged
     from ..store.cache import store_for
 
+    _check_port(port)  # before any model loads
     source = merged(source, Source, kwargs)
     if kwargs:
         raise TypeError(f"unexpected keyword(s): {', '.join(sorted(kwargs))}")
