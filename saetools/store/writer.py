@@ -185,7 +185,6 @@ def encode_corpus(
     if ray is not None:
         from .distributed import encode_shards_on_ray
 
-        (folder / "acts").mkdir(parents=True, exist_ok=True)
         cut = encode_shards_on_ray(
             manifest,
             folder,
