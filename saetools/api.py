@@ -59,7 +59,7 @@ def train_sae(
     and save it under ``out``. Keywords are :class:`~saetools.sae.config.TrainConfig` fields
     (``latents``, ``k``, ``architecture``, ``epochs``, ...) or :class:`Source` fields (the reader
     and the data's fields); the reader's device is the training device."""
-    from .corpus import read_corpus
+    from .corpus import plain_chat, read_corpus
     from .outputs import check_output_folder
     from .sae.config import TrainConfig
     from .sae.fit import train_on_corpus
@@ -68,13 +68,24 @@ def train_sae(
     cfg = merged(config, TrainConfig, kwargs)
     source, _ = _bind(source, None, None, kwargs)
     source = dataclasses.replace(source, device=cfg.device)
-    reader = source.open_reader(progress=progress)
-    render = getattr(reader, "render_chat", None)
+    opened: list = []
+
+    def reader():
+        """The reader, opened on first use: a corpus of plain texts is read (and any bad line
+        reported) before the model loads; only whole conversations need it while reading."""
+        if not opened:
+            opened.append(source.open_reader(progress=progress))
+        return opened[0]
+
+    def render(messages):
+        chat = getattr(reader(), "render_chat", None)
+        return chat(messages) if chat is not None else plain_chat(messages)
+
     corpus = read_corpus(data, source.field, **source.corpus_options, render=render)
     return train_on_corpus(
         corpus,
         out,
-        reader,
+        reader(),
         cfg,
         resume=resume,
         keep_activations=keep_activations,
