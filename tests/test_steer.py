@@ -67,6 +67,8 @@ def test_iterative_steering_reaches_added_latents_more_often_than_direct():
             reached[method] += bool(edit.achieved[j] >= 0.5 * edit.target[j])
     assert reached["iterative"] >= reached["direct"]
     assert reached["iterative"] >= trials // 2, reached
+    # the SAE is left as it was: trainable, with no gradient on it
+    assert all(p.requires_grad and p.grad is None for p in sae.parameters())
 
 
 @pytest.fixture(scope="module")

@@ -121,18 +121,25 @@ def steer_embedding(
         peak = float(target.abs().max()) or 1.0
         opt = torch.optim.AdamW([z], lr=lr * peak)
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
-        for _ in range(steps):
-            opt.zero_grad()
-            moved = xs + (_decode(sae, z.relu()) - base) * scale
-            loss = ((sae.encode_dense(moved)[0] - target) ** 2).sum()
-            if len(steered_ids):
-                # a latent outside the top k gets no gradient through f; its ReLU'd
-                # pre-activation pulls it in
-                pre = sae.pre_acts(moved)[0, steered_ids].relu()
-                loss = loss + ((pre - target[steered_ids]) ** 2).sum()
-            loss.backward()
-            opt.step()
-            schedule.step()
+        trainable = [p for p in sae.parameters() if p.requires_grad]
+        for p in trainable:  # only z is optimised: no gradient into (or left on) the SAE
+            p.requires_grad_(False)
+        try:
+            for _ in range(steps):
+                opt.zero_grad()
+                moved = xs + (_decode(sae, z.relu()) - base) * scale
+                loss = ((sae.encode_dense(moved)[0] - target) ** 2).sum()
+                if len(steered_ids):
+                    # a latent outside the top k gets no gradient through f; its ReLU'd
+                    # pre-activation pulls it in
+                    pre = sae.pre_acts(moved)[0, steered_ids].relu()
+                    loss = loss + ((pre - target[steered_ids]) ** 2).sum()
+                loss.backward()
+                opt.step()
+                schedule.step()
+        finally:
+            for p in trainable:
+                p.requires_grad_(True)
         with torch.no_grad():
             shift = _decode(sae, z.detach().relu()) - base
     with torch.no_grad():
