@@ -52,6 +52,15 @@ def test_feature_page_matches_the_matrix(token_store):
     counts, edges = page.histogram
     assert len(counts) == HISTOGRAM_BINS and counts.sum() == page.n_active
     assert edges[0] == pytest.approx(column[column > 0].min())
+    from collections import Counter
+
+    strongest = np.argsort(-column, kind="stable")[: min(50, page.n_active)]
+    texts = store.docs["text"].to_numpy()
+    peaks = Counter(
+        " ".join(texts[r][slice(*store.span(int(r), latent))].split()) for r in strongest
+    )
+    peaks.pop("", None)
+    assert dict(page.top_tokens) == dict(peaks.most_common(8)) and page.top_tokens
     first = page.cooccurring.iloc[0]
     both = (active[:, latent] & active[:, int(first["latent"])]).sum()
     assert first["share"] == pytest.approx(both / page.n_active)
@@ -83,6 +92,7 @@ def test_feature_command_prints_and_writes_html(token_store, tmp_path):
     assert result.exit_code == 0, result.output
     assert result.output.startswith(f"latent {latent}: label {latent}")
     assert f"fires in {active[latent]} of 60 documents" in result.output
+    assert "  peaks on: '" in result.output
     assert result.output.count("[[") == 2  # two top documents, each with its span marked
     page = out.read_text()
     assert f"Latent {latent}:" in page and page.count("<mark>") == 2 and "<svg" in page

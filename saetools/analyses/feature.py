@@ -1,5 +1,6 @@
 """One latent's page: its label and the label's scores, how often it fires, where it fires
-hardest (with the firing span), which latents fire with it, and its activation histogram.
+hardest (with the firing span), the tokens it peaks on in this data, which latents fire with it,
+and its activation histogram.
 
 Density is the share of documents where the latent is active at all (pooled activation > 0).
 Co-occurring latents are ranked by P(other | this) = |D_this ∩ D_other| / |D_this| over the
@@ -17,6 +18,8 @@ import pandas as pd
 from ..errors import SaetoolsError
 
 HISTOGRAM_BINS = 20
+TOKEN_DOCS = 50
+"""Documents (strongest first) whose peak tokens make a page's ``top_tokens``."""
 
 
 class FeaturePage(NamedTuple):
@@ -32,6 +35,7 @@ class FeaturePage(NamedTuple):
     examples: pd.DataFrame  # rank, row, id, value, start, end, text
     cooccurring: pd.DataFrame  # latent, label, share, npmi, n_both
     histogram: tuple[np.ndarray, np.ndarray]  # counts [bins], edges [bins + 1] (active docs)
+    top_tokens: list[tuple[str, int]]  # where it peaks in this data: (token, documents)
 
 
 def _examples(store, latent: int, column: np.ndarray, top: int) -> pd.DataFrame:
@@ -55,6 +59,26 @@ def _examples(store, latent: int, column: np.ndarray, top: int) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(out, columns=["rank", "row", "id", "value", "start", "end", "text"])
+
+
+def _top_tokens(store, latent: int, column: np.ndarray, top: int = 8) -> list[tuple[str, int]]:
+    """The tokens where the latent peaks in its ``TOKEN_DOCS`` strongest documents, with how
+    many of them peak there (what it fires on in this data, whatever its label says); empty
+    for a document-level store."""
+    from collections import Counter
+
+    if store.document_level:
+        return []
+    rows = np.flatnonzero(column > 0)
+    rows = rows[np.lexsort((rows, -column[rows]))][:TOKEN_DOCS]
+    texts = store.docs["text"].to_numpy()
+    counts: Counter = Counter()
+    for row in rows:
+        start, end = store.span(int(row), latent) or (0, 0)
+        token = " ".join(str(texts[row])[start:end].split())
+        if token:
+            counts[token] += 1
+    return counts.most_common(top)
 
 
 def _cooccurring(store, latent: int, active_rows: np.ndarray, top: int, min_support: int):
@@ -120,4 +144,5 @@ def feature_page(store, latent: int, *, top: int = 10, min_support: int = 3) -> 
         examples=_examples(store, latent, column, top),
         cooccurring=_cooccurring(store, latent, active_rows, top, min_support),
         histogram=(counts.astype(np.int64), edges.astype(np.float64)),
+        top_tokens=_top_tokens(store, latent, column),
     )

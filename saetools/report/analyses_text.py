@@ -210,6 +210,9 @@ def format_feature(page) -> str:
         + f"| {edges[-1]:.2g}",
         "top documents:",
     ]
+    if page.top_tokens:
+        peaks = ", ".join(f"{token!r} ({count})" for token, count in page.top_tokens)
+        lines.insert(-1, f"  peaks on: {shorten(peaks, 100)}")
     for row in page.examples.itertuples(index=False):
         lines.append(f"  {row.rank:>3}  {row.value:7.3g}  {row.id}")
         lines.append(f"       {shorten(snippet(row.text, row.start, row.end, 50), 110)}")

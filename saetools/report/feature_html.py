@@ -44,6 +44,14 @@ def label_scores_text(info: dict) -> str:
     return ", ".join(parts) or "no label score"
 
 
+def _tokens_html(tokens) -> str:
+    """ "Peaks on: 'SMTP' (12), ..." (escaped), or nothing for a document-level store."""
+    if not tokens:
+        return ""
+    items = ", ".join(f"<code>{html.escape(token)}</code> ({count})" for token, count in tokens)
+    return f"<p class='tokens'>Peaks on, in its strongest documents here: {items}</p>"
+
+
 def feature_body(page, link=None) -> str:
     """The page of one latent (a :class:`saetools.analyses.feature.FeaturePage`) as HTML;
     ``link`` (latent -> href) turns co-occurring latent ids into links."""
@@ -53,6 +61,7 @@ def feature_body(page, link=None) -> str:
         f"<p class='meta'>Label: {html.escape(label_scores_text(page.label_info))}. "
         f"Fires in {page.n_active} of {page.n_docs} documents ({page.density:.1%}); "
         f"largest pooled activation {page.max_activation:.3g}.</p>",
+        _tokens_html(page.top_tokens),
         "<h2>Activation histogram</h2>",
         histogram_svg(*page.histogram),
         "<h2>Top documents</h2>",
