@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import SaetoolsError
 from .options import (
     ClusterOptions,
     CorrelateOptions,
@@ -300,12 +299,11 @@ def search(
     from the environment) to rescore the first N results against the query. Keywords:
     :class:`Source` and :class:`SearchOptions` fields. docs/search.md.
     """
-    from .analyses.search import search_store
+    from .analyses.search import check_query, search_store
     from .store.cache import store_for
 
     source, options = _bind(source, options, SearchOptions, kwargs)
-    if (query is None) == (options.like is None):  # before any encoding
-        raise SaetoolsError("give a query or --like TEXT (one of them)")
+    check_query(query, options.like)  # before any encoding
     store = store_for(data, source, progress=progress)
     return search_store(store, query, options, llm=llm, device=source.device, progress=progress)
 

@@ -118,16 +118,34 @@ SEARCH_WEIGHT_POWER = 4
 loosely related ones only break ties (measured on planted apologies: AP 0.82-0.86 vs 0.70-0.80
 with linear weights)."""
 
-_SEARCHERS: dict = {}
+
+def last_store_cache(build):
+    """Decorate ``build(store, **kw)`` so that its result is kept for the last store asked
+    (same folder, documents and entries) and built again only for another one."""
+    kept: dict = {}
+
+    def cached(store, **kwargs):
+        key = (str(store.folder), len(store), store.manifest.get("nnz"))
+        if key not in kept:
+            kept.clear()
+            kept[key] = build(store, **kwargs)
+        return kept[key]
+
+    cached.__doc__ = build.__doc__
+    cached.__name__ = build.__name__
+    return cached
 
 
+@last_store_cache
 def searcher_of_store(store) -> Searcher:
     """The :class:`Searcher` of a store (built once per process, for the last store asked)."""
-    key = (str(store.folder), len(store), store.manifest.get("nnz"))
-    if key not in _SEARCHERS:
-        _SEARCHERS.clear()
-        _SEARCHERS[key] = Searcher(store.matrix)
-    return _SEARCHERS[key]
+    return Searcher(store.matrix)
+
+
+def check_query(query: str | None, like: str | None) -> None:
+    """Exactly one of a query text and ``--like`` (checked before any encoding)."""
+    if (query is None) == (like is None):
+        raise SaetoolsError("give a query or --like TEXT (one of them)")
 
 
 def search_store(
@@ -141,8 +159,7 @@ def search_store(
     from .latents import choose_latents
 
     o = options
-    if (query is None) == (o.like is None):
-        raise SaetoolsError("give a query or --like TEXT (one of them)")
+    check_query(query, o.like)
     if o.steer or o.dense:
         from .steer import steered_search
 

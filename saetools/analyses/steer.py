@@ -28,6 +28,7 @@ import pandas as pd
 import torch
 
 from ..errors import SaetoolsError
+from .search import last_store_cache
 
 STEER_METHODS = ("direct", "iterative")
 ITERATIVE_STEPS = 100
@@ -305,16 +306,10 @@ class SteeredSearch:
         return pd.DataFrame(out, columns=columns)
 
 
-_STEERED: dict = {}
-
-
+@last_store_cache
 def steered_search_of_store(store, *, device: str | None = "auto", progress: bool = False):
     """The :class:`SteeredSearch` of a store (built once per process, for the last store asked)."""
-    key = (str(store.folder), len(store), store.manifest.get("nnz"))
-    if key not in _STEERED:
-        _STEERED.clear()
-        _STEERED[key] = SteeredSearch(store, device=device, progress=progress)
-    return _STEERED[key]
+    return SteeredSearch(store, device=device, progress=progress)
 
 
 def steered_search(
