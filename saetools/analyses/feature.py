@@ -38,10 +38,8 @@ class FeaturePage(NamedTuple):
     top_tokens: list[tuple[str, int]]  # where it peaks in this data: (token, documents)
 
 
-def _examples(store, latent: int, column: np.ndarray, top: int) -> pd.DataFrame:
-    """The ``top`` documents where the latent is strongest, with its peak span."""
-    rows = np.flatnonzero(column > 0)
-    rows = rows[np.lexsort((rows, -column[rows]))][:top]
+def _examples(store, latent: int, column: np.ndarray, rows: np.ndarray) -> pd.DataFrame:
+    """The documents ``rows`` (strongest first) with the latent's value and peak span."""
     ids = store.docs["id"].astype(str).to_numpy()
     texts = store.docs["text"].astype(str).to_numpy()
     out = []
@@ -61,16 +59,14 @@ def _examples(store, latent: int, column: np.ndarray, top: int) -> pd.DataFrame:
     return pd.DataFrame(out, columns=["rank", "row", "id", "value", "start", "end", "text"])
 
 
-def _top_tokens(store, latent: int, column: np.ndarray, top: int = 8) -> list[tuple[str, int]]:
-    """The tokens where the latent peaks in its ``TOKEN_DOCS`` strongest documents, with how
-    many of them peak there (what it fires on in this data, whatever its label says); empty
-    for a document-level store."""
+def _top_tokens(store, latent: int, rows: np.ndarray, top: int = 8) -> list[tuple[str, int]]:
+    """The tokens where the latent peaks in the documents ``rows``, with how many of them peak
+    there (what it fires on in this data, whatever its label says); empty for a document-level
+    store."""
     from collections import Counter
 
     if store.document_level:
         return []
-    rows = np.flatnonzero(column > 0)
-    rows = rows[np.lexsort((rows, -column[rows]))][:TOKEN_DOCS]
     texts = store.docs["text"].to_numpy()
     counts: Counter = Counter()
     for row in rows:
@@ -121,6 +117,7 @@ def feature_page(store, latent: int, *, top: int = 10, min_support: int = 3) -> 
         raise SaetoolsError(f"latent {latent} is out of range (the SAE has {store.d_sae})")
     column = store.matrix[:, [latent]].toarray().ravel()
     active_rows = np.flatnonzero(column > 0)
+    strongest = active_rows[np.lexsort((active_rows, -column[active_rows]))]
     row = label_rows_of_store(store).get(latent, {})
     info = {
         key: row[key]
@@ -141,8 +138,8 @@ def feature_page(store, latent: int, *, top: int = 10, min_support: int = 3) -> 
         n_active=len(active_rows),
         density=len(active_rows) / max(len(store), 1),
         max_activation=float(values.max()) if len(values) else 0.0,
-        examples=_examples(store, latent, column, top),
+        examples=_examples(store, latent, column, strongest[:top]),
         cooccurring=_cooccurring(store, latent, active_rows, top, min_support),
         histogram=(counts.astype(np.int64), edges.astype(np.float64)),
-        top_tokens=_top_tokens(store, latent, column),
+        top_tokens=_top_tokens(store, latent, strongest[:TOKEN_DOCS]),
     )

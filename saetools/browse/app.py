@@ -12,6 +12,7 @@ in the package: nothing is fetched from the internet.
 from __future__ import annotations
 
 import threading
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +65,11 @@ class Browser:
         self.lock = threading.Lock()
         self._families = None
         self._diff = None
+
+    @cached_property
+    def density(self) -> np.ndarray:
+        """Share of documents where each latent fires (computed once, not per keystroke)."""
+        return np.asarray((self.store.matrix > 0).mean(axis=0)).ravel()
 
     def info(self) -> dict:
         """What the page shows in its header and which views it offers."""
@@ -129,7 +135,7 @@ class Browser:
         if self.label_index is None or not text.strip():
             return []
         match = self.label_index.match(text, top=top)
-        freq = np.asarray((self.store.matrix > 0).mean(axis=0)).ravel()
+        freq = self.density
         return [
             {
                 "latent": int(row.latent),

@@ -69,22 +69,25 @@ class ShardEncoder:
     def __call__(self, batch: dict) -> dict:
         """Encode and write the shards of a batch; return their files, rows and counts."""
         from ..sae.check import ReconstructionCheck
-        from .writer import _write_shard, pooled_rows
+        from .writer import encode_shard
 
         out: dict[str, list] = {"file": [], "lo": [], "hi": [], "nnz": [], "cut": [], "check": []}
         for name, lo, hi in zip(batch["file"], batch["lo"], batch["hi"], strict=True):
             lo, hi = int(lo), int(hi)
             check = ReconstructionCheck(self.sae) if lo == 0 else None
             cut_before = getattr(self.reader, "cut_docs", 0)
-            pooled = [
-                doc
-                for _, doc, _ in pooled_rows(
-                    self.reader, self.sae, self.texts, lo, hi, self.min_contribution, check
-                )
-                if doc is not None
-            ]
+            nnz = encode_shard(
+                self.folder / str(name),
+                self.reader,
+                self.sae,
+                self.texts,
+                lo,
+                hi,
+                self.min_contribution,
+                self.dtype,
+                check,
+            )
             result = check.finish() if check is not None else None
-            nnz = _write_shard(self.folder / str(name), pooled, self.dtype, self.sae.cfg.d_sae)
             out["file"].append(str(name))
             out["lo"].append(lo)
             out["hi"].append(hi)

@@ -9,7 +9,6 @@ is never used.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -22,13 +21,10 @@ EMBEDDINGS_FILE = "embeddings.safetensors"
 
 def docs_key(store) -> str:
     """Hash of a store's (or view's) document ids and texts, in row order."""
-    digest = hashlib.sha256()
-    for doc_id, text in zip(
-        store.docs["id"].astype(str), store.docs["text"].astype(str), strict=True
-    ):
-        digest.update(doc_id.encode("utf-8", "surrogatepass") + b"\0")
-        digest.update(text.encode("utf-8", "surrogatepass") + b"\1")
-    return digest.hexdigest()[:16]
+    from .writer import hash_documents
+
+    docs = store.docs
+    return hash_documents(zip(docs["id"].astype(str), docs["text"].astype(str), strict=True))
 
 
 def require_embedding_store(store) -> None:

@@ -35,13 +35,18 @@ DEFAULT_SHARD_DOCS = 2048
 DEFAULT_MIN_CONTRIBUTION = 0.0
 
 
+def hash_documents(pairs) -> str:
+    """Hash of ``(id, text)`` pairs, in order (16 hex digits)."""
+    digest = hashlib.sha256()
+    for doc_id, text in pairs:
+        digest.update(doc_id.encode("utf-8", "surrogatepass") + b"\0")
+        digest.update(text.encode("utf-8", "surrogatepass") + b"\1")
+    return digest.hexdigest()[:16]
+
+
 def docs_fingerprint(corpus: Corpus) -> str:
     """Hash of the documents' ids and texts, in order."""
-    digest = hashlib.sha256()
-    for doc in corpus.documents:
-        digest.update(doc.id.encode("utf-8", "surrogatepass") + b"\0")
-        digest.update(doc.text.encode("utf-8", "surrogatepass") + b"\1")
-    return digest.hexdigest()[:16]
+    return hash_documents((doc.id, doc.text) for doc in corpus.documents)
 
 
 def sae_identity(sae, sae_path: str | Path | None, ref=None, store=None) -> dict:
@@ -310,6 +315,19 @@ def prepare_store(
     return manifest
 
 
+def encode_shard(
+    path: Path, reader, sae, texts, lo: int, hi: int, min_contribution: float, dtype, check=None
+) -> int:
+    """Encode the documents ``texts[lo:hi]`` and write them as one shard at ``path``; returns
+    its number of entries (``check``: see :func:`pooled_rows`)."""
+    pooled = [
+        doc
+        for _, doc, _ in pooled_rows(reader, sae, texts, lo, hi, min_contribution, check)
+        if doc is not None
+    ]
+    return _write_shard(path, pooled, dtype, sae.cfg.d_sae)
+
+
 def pooled_rows(reader, sae, texts, lo: int, hi: int, min_contribution: float, check=None):
     """Yield ``(row, pooled, tokens)`` for the documents ``texts[lo:hi]``: ``pooled`` is a
     document's :class:`~saetools.store.pooling.PooledDocument` (None for a part that is not its
@@ -412,14 +430,9 @@ def _repair(folder, manifest, corpus, reader, sae, min_contribution, dtype) -> b
         except StoreError as exc:
             print(f"repairing: {exc}", file=sys.stderr)
         lo, hi = shard["rows"]
-        pooled = [
-            doc
-            for _, doc, _ in pooled_rows(reader, sae, texts, lo, hi, min_contribution)
-            if doc is not None
-        ]
         name = f"acts/shard-{number:05d}.safetensors"
         (folder / "acts").mkdir(exist_ok=True)
-        nnz = _write_shard(folder / name, pooled, dtype, sae.cfg.d_sae)
+        nnz = encode_shard(folder / name, reader, sae, texts, lo, hi, min_contribution, dtype)
         manifest["shards"][number] = {"file": name, "rows": [lo, hi], "nnz": nnz}
         repaired = True
     if repaired:
