@@ -144,6 +144,7 @@ def diff(
         examples=options.examples,
         by=options.by,
         group_similarity=options.group_similarity,
+        progress=progress,
         **options.test_options(),
     )
     frame.attrs.update(store_a=str(store_a.folder), store_b=str(store_b.folder))

@@ -6,7 +6,8 @@
 Parts: reader (hooked reader vs naive full forward), train (sparse vs dense SAE training),
 diff (1M-document synthetic store), analyses (NPMI, search, targeted clustering at scale),
 encode (encode vs naive loop; bytes per document), ray_encode (encode on a local Ray cluster
-vs one process). ``--only NAME --help`` lists a part's options.
+vs one process), out_of_core (diff, NPMI and search of 10M-document stores read shard by shard,
+with peak RSS). ``--only NAME --help`` lists a part's options.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import importlib
 import sys
 import time
 
-PARTS = ("reader", "train", "diff", "analyses", "encode", "ray_encode")
+PARTS = ("reader", "train", "diff", "analyses", "encode", "ray_encode", "out_of_core")
 
 
 def main() -> None:

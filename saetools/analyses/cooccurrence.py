@@ -91,11 +91,35 @@ def top_pairs(
     """The ``keep`` pairs (i, j) with the highest NPMI among those co-occurring in at least
     ``min_support`` rows and not rejected by ``reject(i, j) -> bool mask``; returns
     ``(i, j, joint_count, npmi)`` best first."""
-    n = x.shape[0]
     count_x = np.diff(x.tocsc().indptr)
     count_y = count_x if y is None else np.diff(y.tocsc().indptr)
+    return rank_pairs(
+        iter_count_blocks(x, y, block),
+        count_x,
+        count_y,
+        x.shape[0],
+        min_support=min_support,
+        keep=keep,
+        score=score,
+        reject=reject,
+    )
+
+
+def rank_pairs(
+    blocks,
+    count_x: np.ndarray,
+    count_y: np.ndarray,
+    n: int,
+    *,
+    min_support: int = 5,
+    keep: int = 1000,
+    score: Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray] = npmi,
+    reject: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`top_pairs` from count blocks ``(lo, counts)`` (rows ``lo:`` of the pair-count
+    matrix) and each column's count over ``n`` rows."""
     best = [np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)]
-    for lo, counts in iter_count_blocks(x, y, block):
+    for lo, counts in blocks:
         rows, cols = np.nonzero(counts >= min_support)
         if not len(rows):
             continue
@@ -125,3 +149,77 @@ def top_pairs(
         order = np.lexsort((merged[1], merged[0], -merged[2], -merged[3]))[:keep]
         best = [m[order] for m in merged]
     return best[0], best[1], best[2], best[3]
+
+
+def _pair_kernel():
+    import numba
+
+    @numba.njit(cache=True, nogil=True)
+    def pair_counts(indptr, indices, starts, lo, hi, window, joint, near):
+        for doc in range(len(indptr) - 1):
+            end = indptr[doc + 1]
+            for p in range(indptr[doc], end):
+                i = indices[p]
+                if i < lo or i >= hi:
+                    continue
+                for q in range(p + 1, end):
+                    j = indices[q]
+                    joint[i - lo, j] += 1
+                    if window >= 0 and abs(starts[p] - starts[q]) <= window:
+                        near[i - lo, j] += 1
+
+    return pair_counts
+
+
+_PAIR_COUNTS = None
+
+PAIR_COUNT_BYTES = 1 << 30
+"""Memory for the pair counts of a sharded count: rows of latents per pass over the store."""
+
+
+def sharded_pair_counts(
+    blocks_of, n_cols: int, window: int | None, budget: int = PAIR_COUNT_BYTES, threads=None
+):
+    """Yield ``(lo, joint, near)`` for row blocks of the pair-count matrix of binary data read
+    in pieces: ``blocks_of()`` gives a fresh iterator of ``(csr, starts)`` pieces (0/1 CSR with
+    ascending column ids per row; ``starts`` the peak offset of each entry). ``joint[i - lo, j]``
+    counts the rows where i < j are both non-zero; ``near`` those of them whose peaks lie within
+    ``window`` characters (all zero when ``window`` is None). Each block of rows takes one pass
+    over the pieces, in ``budget`` bytes per thread; ``threads`` (default: the CPUs, at most 4)
+    count pieces side by side into their own arrays, summed at the end."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    global _PAIR_COUNTS
+    if _PAIR_COUNTS is None:
+        _PAIR_COUNTS = _pair_kernel()
+    threads = threads or min(4, os.cpu_count() or 1)
+    per_row = n_cols * 4 * (2 if window is not None else 1)
+    step = max(1, min(n_cols, budget // per_row))
+    for lo in range(0, n_cols, step):
+        hi = min(n_cols, lo + step)
+        shape = (hi - lo, n_cols)
+        joint = [np.zeros(shape, np.int32) for _ in range(threads)]
+        near = [np.zeros(shape if window is not None else (1, 1), np.int32) for _ in joint]
+
+        def count(piece, starts, k, lo=lo, hi=hi, joint=joint, near=near):
+            _PAIR_COUNTS(
+                piece.indptr.astype(np.int64),
+                piece.indices.astype(np.int64),
+                np.asarray(starts, np.int64),
+                lo,
+                hi,
+                -1 if window is None else int(window),
+                joint[k],
+                near[k],
+            )
+
+        with ThreadPoolExecutor(threads) as pool:
+            running = []
+            for number, (piece, starts) in enumerate(blocks_of()):
+                if len(running) == threads:  # one piece per thread in flight
+                    running.pop(0).result()
+                running.append(pool.submit(count, piece, starts, number % threads))
+            for job in running:
+                job.result()
+        yield lo, sum(joint[1:], joint[0]), sum(near[1:], near[0])

@@ -101,6 +101,15 @@ def correlate_matrices(
     )
     count_x = np.diff(bx.tocsc().indptr)
     count_y = count_x if by is None else np.diff(by.tocsc().indptr)
+    passage = same_passage_share(bx, peak_starts, i, j, passage_chars) if local else None
+    return _pairs_frame(
+        (i, j, joint, score), count_x, count_y, labels_x, labels_y, label_index, y_names, passage
+    )
+
+
+def _pairs_frame(pairs, count_x, count_y, labels_x, labels_y, label_index, y_names, passage):
+    """The ranked pairs ``(i, j, joint, score)`` as :func:`correlate_matrices` returns them."""
+    i, j, joint, score = pairs
     frame = pd.DataFrame(
         {
             "latent_a": i.astype(np.int64),
@@ -121,9 +130,88 @@ def correlate_matrices(
         frame["label_similarity"] = label_index.pair_similarity(i, j)
     else:
         frame["label_similarity"] = np.nan
-    if local:
-        frame["same_passage"] = same_passage_share(bx, peak_starts, i, j, passage_chars)
+    if passage is not None:
+        frame["same_passage"] = passage
     return frame
+
+
+def correlate_sharded(
+    store,
+    *,
+    labels: dict[int, str] | None = None,
+    label_index=None,
+    rho: float = DEFAULT_RHO,
+    min_support: int | None = None,
+    max_label_similarity: float | None = DEFAULT_MAX_LABEL_SIMILARITY,
+    passage_chars: int | None = DEFAULT_PASSAGE_CHARS,
+    max_freq: float = DEFAULT_MAX_FREQ,
+    top: int = CorrelateOptions.top,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """:func:`correlate_matrices` of a store's latent pairs (with its peak positions), read
+    shard by shard: the per-latent scales and activity counts take a pass each, then one pass
+    per block of latents counts co-occurring pairs and, for the same-passage filter, the pairs
+    whose peaks lie within ``passage_chars`` (so the filter's share is exact, not sampled).
+    Equal to the in-memory result."""
+    from ..store.sharded import ShardedColumns, iter_blocks
+    from .cooccurrence import rank_pairs, sharded_pair_counts
+
+    labels = labels or {}
+    n = len(store)
+    min_support = default_min_support(n) if min_support is None else min_support
+    columns = ShardedColumns(store, progress=progress)
+    tau = (rho * columns.max()).astype(np.float32)
+    counts = columns.counts_above(tau)
+    kept = counts <= max_freq * n
+    counts = np.where(kept, counts, 0)
+    floor = np.where(kept, tau, np.inf).astype(np.float32)
+    window = passage_chars
+
+    def active_pieces():
+        desc = f"pairs ({store.folder.name})" if progress else None
+        for block in iter_blocks(store, desc):
+            m = block.matrix
+            on = m.data > floor[m.indices]
+            indptr = np.concatenate([[0], np.cumsum(on, dtype=np.int64)])[m.indptr]
+            piece = sp.csr_matrix(
+                (np.ones(int(on.sum()), np.float32), m.indices[on], indptr), shape=m.shape
+            )
+            yield piece, block.spans[on, 0]
+
+    filtering = label_index is not None and max_label_similarity is not None
+    current: dict = {}
+    shares: dict[tuple[int, int], float] = {}  # same-passage share of every pair looked at
+
+    def reject(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        out = np.zeros(len(left), dtype=bool)
+        if filtering:
+            out |= label_index.pair_similarity(left, right) > max_label_similarity
+        if window is not None:
+            lo, joint, near = current["block"]
+            share = near[left - lo, right] / np.maximum(joint[left - lo, right], 1)
+            pairs = zip(left.tolist(), right.tolist(), strict=True)
+            shares.update(zip(pairs, share.tolist(), strict=True))
+            out |= share >= 0.5
+        return out
+
+    def blocks():
+        for lo, joint, near in sharded_pair_counts(active_pieces, store.d_sae, window):
+            current["block"] = (lo, joint, near)
+            yield lo, joint
+
+    pairs = rank_pairs(
+        blocks(),
+        counts,
+        counts,
+        n,
+        min_support=min_support,
+        keep=top,
+        reject=reject if filtering or window is not None else None,
+    )
+    passage = None
+    if window is not None:
+        passage = np.array([shares[(int(a), int(b))] for a, b in zip(*pairs[:2], strict=True)])
+    return _pairs_frame(pairs, counts, counts, labels, labels, label_index, None, passage)
 
 
 def same_passage_share(
@@ -210,21 +298,25 @@ def pair_examples(store_x, store_y, frame: pd.DataFrame, rho: float, n: int = 2)
     snippet around each latent's peak (``snippet_a`` in X's text, ``snippet_b`` in Y's)."""
     from ..text import snippet
 
+    if store_x.lazy and store_y is store_x:
+        from ..store.sharded import ShardedColumns, restricted_view
+
+        latents = np.unique(np.r_[frame["latent_a"], frame["latent_b"]].astype(np.int64))
+        scale = ShardedColumns(store_x).max()[latents]
+        store_x = store_y = restricted_view(store_x, latents, rho * scale)
     out = []
-    texts_x = store_x.docs["text"].to_numpy()
-    texts_y = store_y.docs["text"].to_numpy()
-    ids = store_x.docs["id"].to_numpy()
     for a, b in zip(frame["latent_a"], frame["latent_b"], strict=True):
         rows = both_active_rows(store_x.matrix, store_y.matrix, int(a), int(b), rho, n)
+        texts_x, texts_y, ids = store_x.texts(rows), store_y.texts(rows), store_x.ids(rows)
         examples = []
-        for row in rows:
+        for k, row in enumerate(rows):
             sa = store_x.span(row, int(a)) or (0, 0)
             sb = store_y.span(row, int(b)) or (0, 0)
             examples.append(
                 {
-                    "id": str(ids[row]),
-                    "snippet_a": snippet(texts_x[row], *sa, width=50),
-                    "snippet_b": snippet(texts_y[row], *sb, width=50),
+                    "id": ids[k],
+                    "snippet_a": snippet(texts_x[k], *sa, width=50),
+                    "snippet_b": snippet(texts_y[k], *sb, width=50),
                 }
             )
         out.append(examples)
@@ -291,17 +383,29 @@ def correlate_data(data, source, options, *, progress: bool = True) -> pd.DataFr
         frame.attrs.update(mode="column", column=o.with_column, n_docs=store_x.matrix.shape[0])
         return frame
     similarity = o.max_label_similarity
-    frame = correlate_matrices(
-        store_x.matrix,
-        None if store_y is store_x else store_y.matrix,
-        labels_x=labels,
-        labels_y=labels,
-        label_index=index,
-        max_label_similarity=similarity if index is not None and (similarity or 1) < 1 else None,
-        peak_starts=store_x.peak_starts if store_y is store_x else None,
-        passage_chars=o.passage_chars or None,
-        **common,
-    )
+    similarity = similarity if index is not None and (similarity or 1) < 1 else None
+    if store_x.lazy and store_y is store_x:
+        frame = correlate_sharded(
+            store_x,
+            labels=labels,
+            label_index=index,
+            max_label_similarity=similarity,
+            passage_chars=o.passage_chars or None,
+            progress=progress,
+            **common,
+        )
+    else:
+        frame = correlate_matrices(
+            store_x.matrix,
+            None if store_y is store_x else store_y.matrix,
+            labels_x=labels,
+            labels_y=labels,
+            label_index=index,
+            max_label_similarity=similarity,
+            peak_starts=store_x.peak_starts if store_y is store_x else None,
+            passage_chars=o.passage_chars or None,
+            **common,
+        )
     frame["examples"] = (
         pair_examples(store_x, store_y, frame, o.rho, o.examples)
         if o.examples
@@ -311,6 +415,6 @@ def correlate_data(data, source, options, *, progress: bool = True) -> pd.DataFr
         mode="fields" if o.cross else "pairs",
         x=o.x_field or o.x_role or source.field,
         y=o.y_field or o.y_role or source.field,
-        n_docs=store_x.matrix.shape[0],
+        n_docs=len(store_x),
     )
     return frame

@@ -21,6 +21,7 @@ import scipy.sparse as sp
 
 from ..options import DiffOptions
 from ..store.activity import ColumnData
+from ..store.sharded import column_data
 from .stats import benjamini_hochberg, cohens_h, two_proportion_test, welch_test
 
 TESTS = ("welch", "frequency")
@@ -33,9 +34,16 @@ def latent_thresholds(a: ColumnData, b: ColumnData, threshold: str | float, rho:
     return np.full(a.n_cols, float(threshold))
 
 
-def diff_matrices(
-    a: sp.csr_matrix,
-    b: sp.csr_matrix,
+def diff_matrices(a: sp.csr_matrix, b: sp.csr_matrix, **options) -> pd.DataFrame:
+    """:func:`diff_columns` of two in-memory pooled matrices (documents x latents)."""
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"A has {a.shape[1]} latents, B has {b.shape[1]}")
+    return diff_columns(ColumnData(a), ColumnData(b), **options)
+
+
+def diff_columns(
+    cols_a,
+    cols_b,
     *,
     test: str = DiffOptions.test,
     threshold: str | float = DiffOptions.threshold,
@@ -43,7 +51,9 @@ def diff_matrices(
     alpha: float = DiffOptions.alpha,
     min_freq: float = DiffOptions.min_freq,
 ) -> pd.DataFrame:
-    """Per-latent statistics of B against A, ranked (see module docstring).
+    """Per-latent statistics of B against A, ranked (see module docstring), from the
+    per-column reductions of each side (:class:`~saetools.store.activity.ColumnData`, or
+    :class:`~saetools.store.sharded.ShardedColumns` for stores read shard by shard).
 
     Returns one row per latent with at least ``min_freq`` frequency on either side, with columns
     ``latent, freq_a, freq_b, delta, ratio, count_a, count_b, mean_a, mean_b, effect, statistic,
@@ -51,10 +61,7 @@ def diff_matrices(
     """
     if test not in TESTS:
         raise ValueError(f"test must be one of {TESTS}")
-    n_a, n_b = a.shape[0], b.shape[0]
-    if a.shape[1] != b.shape[1]:
-        raise ValueError(f"A has {a.shape[1]} latents, B has {b.shape[1]}")
-    cols_a, cols_b = ColumnData(a), ColumnData(b)
+    n_a, n_b = cols_a.n_rows, cols_b.n_rows
     tau = latent_thresholds(cols_a, cols_b, threshold, rho)
     count_a, count_b = cols_a.counts_above(tau), cols_b.counts_above(tau)
     freq_a, freq_b = count_a / n_a, count_b / n_b
@@ -72,7 +79,7 @@ def diff_matrices(
     ratio[(freq_a == 0) & (freq_b == 0)] = np.nan
     frame = pd.DataFrame(
         {
-            "latent": np.arange(a.shape[1], dtype=np.int64),
+            "latent": np.arange(cols_a.n_cols, dtype=np.int64),
             "freq_a": freq_a,
             "freq_b": freq_b,
             "delta": freq_b - freq_a,
@@ -111,19 +118,18 @@ def top_examples(
     if column.nnz == 0:
         return []
     order = np.argsort(-column.data, kind="stable")[:n]
-    texts = store.docs["text"].to_numpy()
-    ids = store.docs["id"].to_numpy()
+    order = order[column.data[order] > threshold]
+    rows = column.row[order]
+    texts, ids = store.texts(rows), store.ids(rows)
     out = []
-    for i in order:
+    for k, i in enumerate(order):
         row, value = int(column.row[i]), float(column.data[i])
-        if value <= threshold:
-            break
         span = store.span(row, latent) or (0, 0)
         item = {
             "row": row,
-            "id": str(ids[row]),
+            "id": ids[k],
             "value": value,
-            "text": texts[row],
+            "text": texts[k],
             "start": span[0],
             "end": span[1],
         }
@@ -157,6 +163,7 @@ def diff_stores(
     example_rows: int = 20,
     by: str = "property",
     group_similarity: float | None = None,
+    progress: bool = False,
     **options,
 ) -> pd.DataFrame:
     """:func:`diff_matrices` on two stores, with a ``label`` per latent and, for the first
@@ -167,12 +174,21 @@ def diff_stores(
     together at the same places (:mod:`saetools.analyses.grouping`) into one row per property:
     ``group``, ``size``, the best member's ``latent``, ``label`` and statistics, the ``members``
     and their ``member_labels``, and ``any_freq_a``/``any_freq_b`` (any member active).
-    ``by="latent"`` keeps one row per latent, with its ``group``."""
+    ``by="latent"`` keeps one row per latent, with its ``group``.
+
+    Lazy stores (:attr:`saetools.store.Store.lazy`) are counted shard by shard, and only the
+    above-threshold entries of the latents the report groups and shows are then held in
+    memory (:func:`_views_for_report`); the result is the same."""
     from .grouping import assign_groups
 
     if by not in ("property", "latent"):
         raise ValueError("by must be 'property' or 'latent'")
-    frame = diff_matrices(store_a.matrix, store_b.matrix, **options)
+    if store_a.lazy or store_b.lazy:
+        cols_a, cols_b = column_data(store_a, progress), column_data(store_b, progress)
+        frame = diff_columns(cols_a, cols_b, **options)
+        store_a, store_b = _views_for_report(frame, store_a, store_b, example_rows, progress)
+    else:
+        frame = diff_matrices(store_a.matrix, store_b.matrix, **options)
     frame = assign_groups(
         frame,
         store_a.matrix,
@@ -203,8 +219,8 @@ def diff_stores(
     if "member_thresholds" in frame:
         frame = frame.drop(columns="member_thresholds")
     frame.attrs.update(
-        n_a=store_a.matrix.shape[0],
-        n_b=store_b.matrix.shape[0],
+        n_a=len(store_a),
+        n_b=len(store_b),
         source_a=store_a.source_name,
         source_b=store_b.source_name,
         options={**options, "by": by},
@@ -216,6 +232,22 @@ def diff_stores(
     return frame
 
 
+def _views_for_report(frame: pd.DataFrame, store_a, store_b, example_rows: int, progress: bool):
+    """Views of both stores that hold only what grouping, examples and labels read: the
+    above-threshold entries of the first ``MAX_GROUPED + example_rows`` latents of each
+    direction (every group shown has all its members there: only significant latents among
+    the first ``MAX_GROUPED`` are grouped, every other latent is a group of its own)."""
+    from ..store.sharded import restricted_view
+    from .grouping import MAX_GROUPED
+
+    head = frame.groupby("direction", sort=False).head(MAX_GROUPED + example_rows)
+    latents, tau = head["latent"].to_numpy(), head["threshold"].to_numpy()
+    return (
+        restricted_view(store_a, latents, tau, progress=progress),
+        restricted_view(store_b, latents, tau, progress=progress),
+    )
+
+
 def _properties(frame: pd.DataFrame, store_a, store_b) -> pd.DataFrame:
     """One row per group of the per-latent ``frame``: its best member's statistics, and
     ``any_freq_a``/``any_freq_b``, the share of documents where any member is active (each
@@ -223,7 +255,7 @@ def _properties(frame: pd.DataFrame, store_a, store_b) -> pd.DataFrame:
     best member's)."""
     from .grouping import union_active
 
-    n_a, n_b = store_a.matrix.shape[0], store_b.matrix.shape[0]
+    n_a, n_b = len(store_a), len(store_b)
     rows = []
     for _, members in frame.groupby("group", sort=False):
         best = members.iloc[0].to_dict()

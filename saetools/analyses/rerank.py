@@ -46,10 +46,9 @@ def rerank_frame(
 
     client = llm or LLMClient()
     head, tail = frame.head(n).copy(), frame.iloc[n:].copy()
-    texts = store.docs["text"].to_numpy()
     jobs = [
-        {"messages": rerank_messages(query, texts[row]), "max_tokens": 8, "parse": parse_rating}
-        for row in head["row"]
+        {"messages": rerank_messages(query, text), "max_tokens": 8, "parse": parse_rating}
+        for text in store.texts(head["row"].to_numpy())
     ]
     results = client.map(jobs, progress=progress, desc="reranking")
     head["llm_score"] = [r.value if r.value is not None else np.nan for r in results]

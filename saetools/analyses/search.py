@@ -13,6 +13,8 @@ where s_j is latent j's largest pooled activation in the store. Docs: docs/searc
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -21,20 +23,43 @@ from ..errors import SaetoolsError
 from ..store.activity import DEFAULT_RHO, active_share, binarize, latent_scale
 
 
-class Searcher:
-    """Precomputed column-major, scale-normalised activations of a store for fast queries."""
+class LatentStats(NamedTuple):
+    """What a query needs of every latent: its scale s_j, the documents it fires in, and the
+    share where it is active (the analyses' relative threshold)."""
 
-    def __init__(self, matrix: sp.csr_matrix) -> None:
+    scale: np.ndarray
+    doc_freq: np.ndarray
+    active_freq: np.ndarray
+
+
+def sharded_stats(store) -> LatentStats:
+    """:class:`LatentStats` of a lazy store, shard by shard (saved after the first time)."""
+    from ..store.sharded import ShardedColumns
+
+    columns = ShardedColumns(store)
+    scale = columns.max()
+    active = columns.counts_above(DEFAULT_RHO * scale)
+    return LatentStats(scale, columns.entries(), active / max(len(store), 1))
+
+
+class Searcher:
+    """Precomputed column-major, scale-normalised activations of a store for fast queries.
+
+    ``stats`` (of the whole store) lets ``matrix`` hold only the entries of the latents a
+    query uses (a view from :func:`~saetools.store.sharded.restricted_view`)."""
+
+    def __init__(self, matrix: sp.csr_matrix, stats: LatentStats | None = None) -> None:
         self.n_docs, self.n_latents = matrix.shape
-        self.scale = latent_scale(matrix)
         csc = matrix.tocsc().astype(np.float32)
+        if stats is None:
+            scale = latent_scale(matrix)
+            # share of documents where each latent is active, once per store, not per query
+            active = active_share(binarize(matrix, DEFAULT_RHO, scale))
+            stats = LatentStats(scale, np.diff(csc.indptr), active)
+        self.scale, self.doc_freq, self.active_freq = stats
         safe = np.where(self.scale > 0, self.scale, 1.0).astype(np.float32)
         csc.data /= np.repeat(safe, np.diff(csc.indptr))
         self.columns = csc
-        self.doc_freq = np.diff(csc.indptr)
-        # share of documents where each latent is active (the analyses' relative threshold),
-        # computed once per store rather than once per query
-        self.active_freq = active_share(binarize(matrix, DEFAULT_RHO, self.scale))
 
     def scores(self, latents: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """Score of every document for the weighted latents (float32 ``[n_docs]``)."""
@@ -84,6 +109,11 @@ class Searcher:
         return latents[order], weights[order]
 
 
+def searcher_stats(searcher: Searcher) -> LatentStats:
+    """The whole-store statistics a searcher was built with."""
+    return LatentStats(searcher.scale, searcher.doc_freq, searcher.active_freq)
+
+
 def results_frame(
     store, searcher: Searcher, rows, scores, latents, weights, labels
 ) -> pd.DataFrame:
@@ -91,8 +121,7 @@ def results_frame(
     snippet with that latent's peak marked."""
     from ..text import snippet
 
-    texts = store.docs["text"].to_numpy()
-    ids = store.docs["id"].astype(str).to_numpy()
+    texts, ids = store.texts(rows), store.ids(rows)
     out = []
     for rank, (row, score) in enumerate(zip(rows, scores, strict=True), start=1):
         share = searcher.contributions(int(row), latents, weights)
@@ -101,12 +130,12 @@ def results_frame(
         out.append(
             {
                 "rank": rank,
-                "id": ids[row],
+                "id": ids[rank - 1],
                 "score": float(score),
                 "row": int(row),
                 "latent": best,
                 "label": labels.get(best, ""),
-                "snippet": snippet(texts[row], *span, width=60),
+                "snippet": snippet(texts[rank - 1], *span, width=60),
             }
         )
     columns = ["rank", "id", "score", "row", "latent", "label", "snippet"]
@@ -166,8 +195,12 @@ def search_store(
         if o.like is not None or o.rerank:
             raise SaetoolsError("--steer/--dense search by a query text; drop --like/--rerank")
         return steered_search(store, query, o, device=device, progress=progress)
-    searcher = searcher_of_store(store)
     labels = labels_of_store(store)
+    if store.lazy:  # whole-store statistics, then only the chosen latents' entries
+        stats = sharded_stats(store)
+        searcher = Searcher(sp.csr_matrix((len(store), store.d_sae), dtype=np.float32), stats)
+    else:
+        searcher = searcher_of_store(store)
     if o.like is not None:
         example = store.encode_like([o.like], device=device)
         latents, weights = searcher.example_weights(example, o.top_latents)
@@ -182,6 +215,11 @@ def search_store(
         )
         latents = chosen["latent"].to_numpy()
         weights = np.clip(chosen["similarity"].to_numpy(), 0.0, None) ** SEARCH_WEIGHT_POWER
+    if store.lazy:
+        from ..store.sharded import restricted_view
+
+        store = restricted_view(store, latents, progress=progress)
+        searcher = Searcher(store.matrix, searcher_stats(searcher))
     rows, scores = searcher.top(latents, weights, max(o.top, o.rerank or 0))
     frame = results_frame(store, searcher, rows, scores, latents, weights, labels)
     if o.rerank:

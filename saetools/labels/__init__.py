@@ -142,11 +142,11 @@ def top_token_labels(stores, latents, per_latent: int = 3) -> dict[int, str]:
     for store in stores:
         examples = store.examples
         rows = examples[examples["latent"].isin(wanted)]
-        texts = store.docs["text"].to_numpy()
-        for latent, row, start, end in rows[["latent", "row", "start", "end"]].itertuples(
-            index=False
+        texts = store.texts(rows["row"].to_numpy())
+        for k, (latent, start, end) in enumerate(
+            rows[["latent", "start", "end"]].itertuples(index=False)
         ):
-            token = texts[row][start:end].strip()
+            token = texts[k][start:end].strip()
             if token:
                 counts[int(latent)][token] += 1
     return {

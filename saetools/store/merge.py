@@ -31,6 +31,7 @@ def merge_stores(stores, out: str | Path, *, overwrite: bool = False) -> Path:
     """Write the stores ``stores`` (open :class:`~saetools.store.Store` objects, all complete
     and comparable) as one store at ``out``; returns its folder."""
     from .reader import Store, write_top_examples
+    from .writer import DOCS_ROW_GROUP
 
     stores = list(stores)
     if len(stores) < 2:
@@ -62,7 +63,7 @@ def merge_stores(stores, out: str | Path, *, overwrite: bool = False) -> Path:
         offset += len(store)
         digest.update(str(store.manifest["source"].get("docs_hash")).encode() + b"\0")
     docs = pd.concat([s.docs for s in stores], ignore_index=True)
-    docs.to_parquet(tmp / "docs.parquet", index=False)
+    docs.to_parquet(tmp / "docs.parquet", index=False, row_group_size=DOCS_ROW_GROUP)
     manifest = {
         **{key: first.manifest[key] for key in first.manifest if key not in ("shards", "source")},
         "source": {

@@ -30,7 +30,10 @@ class Store:
     the maximum occurred.
     """
 
-    def __init__(self, folder: str | Path, require_complete: bool = True) -> None:
+    def __init__(
+        self, folder: str | Path, require_complete: bool = True, lazy: bool | None = None
+    ) -> None:
+        from .sharded import IN_MEMORY_MAX_ENTRIES
         from .verify import check_files, check_manifest
 
         self.folder = Path(folder)
@@ -43,6 +46,13 @@ class Store:
                 "documents); rerun the same encode command to resume"
             )
         check_files(self.folder, self.manifest)
+        self.lazy = self.manifest["nnz"] > IN_MEMORY_MAX_ENTRIES if lazy is None else lazy
+
+    lazy: bool = False
+    """Analyse shard by shard (:mod:`saetools.store.sharded`) instead of loading
+    :attr:`matrix`: set for stores above ``IN_MEMORY_MAX_ENTRIES`` entries."""
+    restricted_to: np.ndarray | None = None
+    """In a view from :func:`~saetools.store.sharded.restricted_view`: the latents it holds."""
 
     def __len__(self) -> int:
         return len(self.docs) if "docs" in self.__dict__ else int(self.manifest["n_docs"])
@@ -178,6 +188,52 @@ class Store:
         """Number of latents (columns)."""
         return int(self.manifest["sae"]["d_sae"])
 
+    def texts(self, rows) -> list[str]:
+        """The texts of documents ``rows`` (without loading the document table of a lazy
+        store)."""
+        return self._doc_values("text", rows)
+
+    def ids(self, rows) -> list[str]:
+        """The ids (as strings) of documents ``rows``."""
+        return [str(v) for v in self._doc_values("id", rows)]
+
+    def _doc_values(self, column: str, rows) -> list:
+        rows = np.asarray(rows, dtype=np.int64)
+        if "docs" in self.__dict__ or not self.lazy:
+            return self.docs[column].to_numpy()[rows].tolist()
+        # a lazy store reads only the row groups that hold the rows asked for
+        file, bounds = self._doc_groups
+        out: list = [None] * len(rows)
+        group_of = np.searchsorted(bounds, rows, side="right") - 1
+        for group in np.unique(group_of):
+            at = np.flatnonzero(group_of == group)
+            values = file.read_row_group(int(group), columns=[column]).column(0)
+            taken = values.take(rows[at] - bounds[group]).to_pylist()
+            for k, value in zip(at, taken, strict=True):
+                out[k] = value
+        return out
+
+    @cached_property
+    def _doc_groups(self):
+        """``docs.parquet`` opened, and the first row of each of its row groups."""
+        import pyarrow.parquet as pq
+
+        from .verify import StoreError
+
+        try:
+            file = pq.ParquetFile(self.folder / "docs.parquet")
+        except Exception as exc:  # noqa: BLE001 - any parquet damage
+            message = f"unreadable ({type(exc).__name__})"
+            raise StoreError(self.folder, "docs.parquet", message) from None
+        if file.metadata.num_rows != self.manifest["n_docs"]:
+            raise StoreError(
+                self.folder,
+                "docs.parquet",
+                f"{file.metadata.num_rows} documents; the manifest says {self.manifest['n_docs']}",
+            )
+        sizes = [file.metadata.row_group(g).num_rows for g in range(file.num_row_groups)]
+        return file, np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
+
     @cached_property
     def docs(self) -> pd.DataFrame:
         """One row per document: ``id``, ``source``, ``line``, ``text``."""
@@ -253,44 +309,19 @@ class Store:
         return read_examples(self.folder)
 
 
-def open_store(path: str | Path) -> Store:
-    """Open a complete store (``saetools encode`` output)."""
-    return Store(path)
+def open_store(path: str | Path, lazy: bool | None = None) -> Store:
+    """Open a complete store (``saetools encode`` output). ``lazy``: analyse it shard by shard
+    rather than in memory (default: only when it has more than ``IN_MEMORY_MAX_ENTRIES``
+    entries; docs/scale.md)."""
+    return Store(path, lazy=lazy)
 
 
-def write_top_examples(store: Store, top: int = TOP_EXAMPLES) -> Path:
-    """Write ``examples.parquet``: for every latent, its ``top`` highest-activating documents."""
-    csc = store.matrix.tocsc()
-    order_in_csr = sp.csr_matrix(
-        (np.arange(store.matrix.nnz, dtype=np.int64), store.matrix.indices, store.matrix.indptr),
-        shape=store.matrix.shape,
-    ).tocsc()
-    rows_out, latents_out, ranks, values_out, entry = [], [], [], [], []
-    for latent in range(csc.shape[1]):
-        lo, hi = csc.indptr[latent], csc.indptr[latent + 1]
-        if hi == lo:
-            continue
-        vals = csc.data[lo:hi]
-        pick = np.argsort(-vals, kind="stable")[:top]
-        rows_out.append(csc.indices[lo:hi][pick])
-        values_out.append(vals[pick])
-        entry.append(order_in_csr.data[lo:hi][pick])
-        latents_out.append(np.full(len(pick), latent, np.int32))
-        ranks.append(np.arange(len(pick), dtype=np.int32))
-    if rows_out:
-        entries = np.concatenate(entry).astype(np.int64)
-        frame = pd.DataFrame(
-            {
-                "latent": np.concatenate(latents_out),
-                "rank": np.concatenate(ranks),
-                "row": np.concatenate(rows_out).astype(np.int64),
-                "value": np.concatenate(values_out).astype(np.float32),
-                "start": store.spans[entries, 0],
-                "end": store.spans[entries, 1],
-            }
-        )
-    else:
-        frame = pd.DataFrame({c: [] for c in ("latent", "rank", "row", "value", "start", "end")})
+def write_top_examples(store: Store, top: int = TOP_EXAMPLES, progress: bool = False) -> Path:
+    """Write ``examples.parquet``: for every latent, its ``top`` highest-activating documents
+    (read shard by shard, so a store of any size fits)."""
+    from .sharded import top_entries
+
+    frame = top_entries(store, top, progress=progress)
     path = store.folder / "examples.parquet"
     tmp = path.with_name(path.name + ".tmp")
     frame.to_parquet(tmp, index=False)

@@ -70,6 +70,10 @@ def sae_identity(sae, sae_path: str | Path | None, ref=None, store=None) -> dict
     return identity
 
 
+DOCS_ROW_GROUP = 65536
+"""Rows per row group of ``docs.parquet``: a lazy store reads the texts it shows by group."""
+
+
 def _write_docs(corpus: Corpus, folder: Path) -> None:
     frame = pd.DataFrame(
         {
@@ -80,7 +84,7 @@ def _write_docs(corpus: Corpus, folder: Path) -> None:
         }
     )
     tmp = folder / "docs.parquet.tmp"
-    frame.to_parquet(tmp, index=False)
+    frame.to_parquet(tmp, index=False, row_group_size=DOCS_ROW_GROUP)
     os.replace(tmp, folder / "docs.parquet")
 
 

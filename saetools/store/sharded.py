@@ -1,0 +1,282 @@
+"""Work on a store one shard at a time, in memory bounded by a shard, not by the store.
+
+A store too large to hold as one matrix (16 bytes per entry in memory) is read shard by shard:
+per-latent statistics (:class:`ShardedColumns`, the same reductions as
+:class:`~saetools.store.activity.ColumnData`), a view that keeps only some latents' entries
+(:func:`restricted_view`, for the few latents an analysis looks at closely), and each latent's
+top documents (:func:`top_entries`). Every result equals the in-memory one (tested).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+IN_MEMORY_MAX_ENTRIES = 100_000_000
+"""Stores with more entries than this (1.6 GB as one in-memory matrix) are analysed shard by
+shard; ``open_store(..., lazy=True/False)`` overrides."""
+
+
+class Block(NamedTuple):
+    """The rows ``lo:lo + matrix.shape[0]`` of a store: pooled values and peak spans."""
+
+    lo: int
+    matrix: sp.csr_matrix
+    spans: np.ndarray
+
+
+def iter_blocks(store, progress: str | None = None) -> Iterator[Block]:
+    """Every shard of ``store`` in row order, checked as it is read (one in memory at a time);
+    ``progress`` names a progress bar."""
+    from tqdm.auto import tqdm
+
+    from .verify import read_shard
+
+    shards = store.manifest["shards"]
+    bar = tqdm(shards, desc=progress, unit="shard", disable=progress is None, leave=False)
+    for shard in bar:
+        data = read_shard(store.folder, shard, store.d_sae)
+        lo, hi = shard["rows"]
+        matrix = sp.csr_matrix(
+            (
+                data["values"].astype(np.float32),
+                data["indices"].astype(np.int32),
+                data["indptr"].astype(np.int64),
+            ),
+            shape=(hi - lo, store.d_sae),
+        )
+        yield Block(lo, matrix, data["spans"].reshape(-1, 2))
+
+
+def _torch_columns(matrix: sp.csr_matrix):
+    import torch
+
+    return (
+        torch.from_numpy(matrix.indices.astype(np.int64)),
+        torch.from_numpy(matrix.data.astype(np.float32, copy=False)),
+    )
+
+
+class ShardedColumns:
+    """Per-column reductions of a store's matrix computed shard by shard; the interface of
+    :class:`~saetools.store.activity.ColumnData` (max, moments, counts_above)."""
+
+    def __init__(self, store, progress: bool = False) -> None:
+        self.store = store
+        self.n_rows, self.n_cols = len(store), store.d_sae
+        self.progress = progress
+        self._max: np.ndarray | None = None
+        self._moments: tuple[np.ndarray, np.ndarray] | None = None
+        self._entries: np.ndarray | None = None
+
+    def _blocks(self, what: str):
+        desc = f"{what} ({self.store.folder.name})" if self.progress else None
+        return iter_blocks(self.store, desc)
+
+    def _first_pass(self) -> None:
+        saved = read_column_stats(self.store)
+        if saved is None:
+            saved = self._compute_first_pass()
+            write_column_stats(self.store, saved)
+        self._max = saved["max"].astype(np.float64)
+        self._moments = (saved["sums"], saved["squares"])
+        self._entries = saved["entries"]
+
+    def _compute_first_pass(self) -> dict[str, np.ndarray]:
+        import torch
+
+        top = torch.zeros(self.n_cols, dtype=torch.float32)
+        entries = torch.zeros(self.n_cols, dtype=torch.int64)
+        sums = torch.zeros(self.n_cols, dtype=torch.float64)
+        squares = torch.zeros(self.n_cols, dtype=torch.float64)
+        for block in self._blocks("scales"):
+            columns, values = _torch_columns(block.matrix)
+            if len(values):
+                top.scatter_reduce_(0, columns, values, "amax")
+            values = values.double()
+            sums += torch.bincount(columns, weights=values, minlength=self.n_cols)
+            squares += torch.bincount(columns, weights=values * values, minlength=self.n_cols)
+            entries += torch.bincount(columns, minlength=self.n_cols)
+        return {
+            "max": top.numpy(),
+            "sums": sums.numpy(),
+            "squares": squares.numpy(),
+            "entries": entries.numpy(),
+        }
+
+    def max(self) -> np.ndarray:
+        """Per column maximum of the stored values (0 for empty columns)."""
+        if self._max is None:
+            self._first_pass()
+        return self._max
+
+    def moments(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per column sum and sum of squares (absent entries count as 0)."""
+        if self._moments is None:
+            self._first_pass()
+        return self._moments
+
+    def entries(self) -> np.ndarray:
+        """Per column, the number of stored entries (documents where it fired at all)."""
+        if self._max is None:
+            self._first_pass()
+        return self._entries
+
+    def counts_above(self, thresholds: np.ndarray | float) -> np.ndarray:
+        """Per column, the number of rows whose value exceeds the column's threshold."""
+        import torch
+
+        tau = torch.tensor(np.broadcast_to(thresholds, (self.n_cols,)), dtype=torch.float32)
+        counts = torch.zeros(self.n_cols, dtype=torch.int64)
+        for block in self._blocks("counts"):
+            columns, values = _torch_columns(block.matrix)
+            counts += torch.bincount(columns[values > tau[columns]], minlength=self.n_cols)
+        return counts.numpy()
+
+
+COLUMN_STATS = "column-stats.safetensors"
+"""Per-latent max, sum, sum of squares and entry count of a lazy store, computed on first use
+and kept beside its shards (a store never changes once complete)."""
+
+
+def _stats_key(store) -> str:
+    m = store.manifest
+    return f"{m['nnz']}:{m['n_docs']}:{m['source'].get('docs_hash')}:{m['sae']['fingerprint']}"
+
+
+def read_column_stats(store) -> dict[str, np.ndarray] | None:
+    """The saved column statistics of ``store``, or None when absent, stale or unreadable."""
+    from safetensors import safe_open
+
+    path = store.folder / COLUMN_STATS
+    if not path.exists():
+        return None
+    try:
+        with safe_open(str(path), framework="np") as fh:
+            if (fh.metadata() or {}).get("key") != _stats_key(store):
+                return None
+            stats = {name: fh.get_tensor(name) for name in ("max", "sums", "squares", "entries")}
+    except Exception:  # noqa: BLE001 - a damaged cache is recomputed
+        return None
+    if any(len(v) != store.d_sae for v in stats.values()):
+        return None
+    return stats
+
+
+def write_column_stats(store, stats: dict[str, np.ndarray]) -> None:
+    """Save column statistics beside the shards (atomically; skipped on a read-only store)."""
+    import os
+
+    from safetensors.numpy import save_file
+
+    path = store.folder / COLUMN_STATS
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        save_file(stats, str(tmp), metadata={"key": _stats_key(store)})
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+
+
+def column_data(store, progress: bool = False):
+    """The per-column reductions of a store: in memory, or shard by shard for a lazy store."""
+    from .activity import ColumnData
+
+    if getattr(store, "lazy", False):
+        return ShardedColumns(store, progress=progress)
+    return ColumnData(store.matrix)
+
+
+def restricted_view(store, latents, thresholds=None, progress: bool = False):
+    """A view of ``store`` whose matrix keeps only the entries of ``latents`` (same shape, same
+    latent ids, same rows; spans aligned), and of those only the values above ``thresholds``
+    (aligned with ``latents``; default: all), read shard by shard: analyses that look at a few
+    latents work on it unchanged, in memory proportional to those entries."""
+    import copy
+
+    latents = np.asarray(latents, dtype=np.int64)
+    floor = np.full(store.d_sae, np.inf, dtype=np.float32)  # +inf: latent not kept
+    floor[latents] = -np.inf if thresholds is None else np.asarray(thresholds, np.float32)
+    keep = floor < np.inf
+    indptrs, indices, values, spans = [np.zeros(1, np.int64)], [], [], []
+    offset = 0
+    desc = f"reading {int(keep.sum())} latents ({store.folder.name})" if progress else None
+    for block in iter_blocks(store, desc):
+        m = block.matrix
+        mask = m.data > floor[m.indices]
+        kept = np.concatenate([[0], np.cumsum(mask, dtype=np.int64)])[m.indptr]
+        indptrs.append(kept[1:] + offset)
+        offset += int(kept[-1])
+        indices.append(m.indices[mask])
+        values.append(m.data[mask])
+        spans.append(block.spans[mask])
+    from .reader import concat_or_empty
+
+    matrix = sp.csr_matrix(
+        (
+            concat_or_empty(values, np.float32, (0,)),
+            concat_or_empty(indices, np.int32, (0,)),
+            np.concatenate(indptrs),
+        ),
+        shape=(len(store), store.d_sae),
+    )
+    view = copy.copy(store)
+    view.__dict__.pop("peak_starts", None)
+    view.__dict__["_loaded"] = (matrix, concat_or_empty(spans, np.int32, (0, 2)))
+    view.lazy = False
+    view.restricted_to = np.flatnonzero(keep)
+    return view
+
+
+def _best_per_latent(latent, row, value, entry, top: int):
+    """Of entries (latent, row, value, entry), the ``top`` largest values per latent, ties to
+    the lower row; sorted by latent, then rank."""
+    order = np.lexsort((row, -value, latent))
+    latent, row, value, entry = latent[order], row[order], value[order], entry[order]
+    starts = np.flatnonzero(np.r_[True, latent[1:] != latent[:-1]]) if len(latent) else latent
+    first = np.repeat(starts, np.diff(np.r_[starts, len(latent)]))
+    rank = np.arange(len(latent)) - first
+    pick = rank < top
+    return latent[pick], row[pick], value[pick], entry[pick], rank[pick]
+
+
+def top_entries(store, top: int, progress: bool = False) -> pd.DataFrame:
+    """For every latent, its ``top`` highest-activating documents (ties: earlier rows first):
+    ``latent``, ``rank``, ``row``, ``value``, ``start``, ``end``, one shard in memory at a
+    time."""
+    empty = np.zeros(0, np.int64)
+    best = (empty, empty, np.zeros(0, np.float32), np.zeros((0, 2), np.int32), empty)
+    floor = np.full(store.d_sae, -np.inf, dtype=np.float32)  # the top-th value so far
+    desc = f"top examples ({store.folder.name})" if progress else None
+    for block in iter_blocks(store, desc):
+        m = block.matrix
+        rows = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr)) + block.lo
+        latents = m.indices.astype(np.int64)
+        pick = m.data > floor[latents]  # an equal value in a later row never enters the top
+        spans = block.spans[pick]
+        merged = [
+            np.concatenate([best[0], latents[pick]]),
+            np.concatenate([best[1], rows[pick]]),
+            np.concatenate([best[2], m.data[pick]]),
+            np.concatenate([best[3], spans]),
+        ]
+        entry = np.arange(len(merged[0]), dtype=np.int64)
+        latent, row, value, entry, rank = _best_per_latent(*merged[:3], entry, top)
+        best = (latent, row, value, merged[3][entry], rank)
+        full = latent[rank == top - 1]
+        floor[full] = value[rank == top - 1]
+    latent, row, value, spans, rank = best
+    return pd.DataFrame(
+        {
+            "latent": latent.astype(np.int32),
+            "rank": rank.astype(np.int32),
+            "row": row.astype(np.int64),
+            "value": value.astype(np.float32),
+            "start": spans[:, 0].astype(np.int32),
+            "end": spans[:, 1].astype(np.int32),
+        }
+    )

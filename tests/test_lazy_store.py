@@ -1,0 +1,150 @@
+"""Stores analysed shard by shard equal the same analyses in memory: diff (with grouping,
+examples and labels), NPMI pairs with both filters, search by query and by example, and the
+per-latent top examples written at the end of an encode."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+import saetools
+from saetools.store import sharded
+
+from .corpora import bbc_documents
+
+PHRASE = " I hope this helps, and please let me know if you have any other questions!"
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory):
+    """Two real stores of BBC openings in shards of 9 documents; B has a closing phrase
+    appended to a third of its documents."""
+    folder = tmp_path_factory.mktemp("lazy")
+    texts = [text for _, text in bbc_documents(30, 220)]
+    planted = [t + PHRASE if k % 3 == 0 else t for k, t in enumerate(texts[75:])]
+    a = saetools.encode(texts[:75], out=folder / "a", shard_docs=9, progress=False)
+    b = saetools.encode(planted, out=folder / "b", shard_docs=9, progress=False)
+    assert len(a.manifest["shards"]) == 9 and not a.lazy
+    return a, b
+
+
+def lazy(store):
+    opened = saetools.open_store(store.folder, lazy=True)
+    assert opened.lazy and "_loaded" not in opened.__dict__
+    return opened
+
+
+def assert_not_loaded(*stores):
+    """The lazily opened stores never built their whole matrix or document table."""
+    for store in stores:
+        assert "_loaded" not in store.__dict__ and "docs" not in store.__dict__
+
+
+def test_diff_of_lazy_stores_equals_the_in_memory_diff(stores):
+    a, b = stores
+    la, lb = lazy(a), lazy(b)
+    for by in ("property", "latent"):
+        expected = saetools.diff(a, b, by=by, progress=False)
+        got = saetools.diff(la, lb, by=by, progress=False)
+        assert expected["significant"].sum() >= 1  # the planted phrase is found
+        pd.testing.assert_frame_equal(got, expected)
+        assert got.attrs["n_a"] == 75 and got.attrs == expected.attrs
+    assert_not_loaded(la, lb)
+
+
+def test_npmi_pairs_of_a_lazy_store_equal_the_in_memory_pairs(stores):
+    a, _ = stores
+    la = lazy(a)
+    for options in ({}, {"passage_chars": 0}, {"max_label_similarity": 1.0, "min_support": 3}):
+        expected = saetools.correlate(a, progress=False, **options)
+        got = saetools.correlate(la, progress=False, **options)
+        assert len(expected) > 5
+        pd.testing.assert_frame_equal(got, expected)
+    assert_not_loaded(la)
+
+
+def test_search_of_a_lazy_store_equals_the_in_memory_search(stores):
+    _, b = stores
+    lb = lazy(b)
+    for query, like in (("sport", None), (None, "Please let me know if you have questions.")):
+        expected = saetools.search(b, query, like=like, progress=False)
+        got = saetools.search(lb, query, like=like, progress=False)
+        assert len(expected) == 10
+        pd.testing.assert_frame_equal(got, expected)
+        assert got.attrs == expected.attrs
+    assert_not_loaded(lb)
+    assert (lb.folder / sharded.COLUMN_STATS).exists()
+
+
+def reference_examples(store, top: int) -> pd.DataFrame:
+    """Top documents per latent straight from the in-memory matrix."""
+    m, rows = store.matrix.tocoo(), []
+    order = np.lexsort((m.row, -m.data, m.col))
+    entry = sp.csr_matrix(
+        (np.arange(store.matrix.nnz), store.matrix.indices, store.matrix.indptr)
+    ).tocoo()
+    position = {(r, c): e for r, c, e in zip(entry.row, entry.col, entry.data, strict=True)}
+    rank: dict[int, int] = {}
+    for k in order:
+        latent = int(m.col[k])
+        if rank.get(latent, 0) < top:
+            e = position[(m.row[k], m.col[k])]
+            start, end = store.spans[e]
+            rows.append((latent, rank.get(latent, 0), int(m.row[k]), m.data[k], start, end))
+            rank[latent] = rank.get(latent, 0) + 1
+    return pd.DataFrame(rows, columns=["latent", "rank", "row", "value", "start", "end"])
+
+
+def test_examples_written_shard_by_shard_are_each_latents_top_documents(stores):
+    a, _ = stores
+    for top in (1, 3, 20):
+        got = sharded.top_entries(a, top)
+        expected = reference_examples(a, top)
+        assert len(got) == len(expected) > a.d_sae // 10
+        for column in expected.columns:
+            assert np.array_equal(got[column].to_numpy(), expected[column].to_numpy()), column
+    pd.testing.assert_frame_equal(sharded.top_entries(a, 20), a.examples)
+
+
+def test_a_restricted_view_holds_only_the_named_latents_above_their_thresholds(stores):
+    a, _ = stores
+    latents = np.array([3, 100, 2000])
+    tau = np.array([0.0, 1.0, 0.5])
+    view = sharded.restricted_view(a, latents, tau)
+    full = a.matrix.tocsc()
+    kept = 0
+    for j, t in zip(latents, tau, strict=True):
+        column = full[:, j].toarray().ravel()
+        expected = np.where(column > t, column, 0)
+        assert np.array_equal(view.matrix[:, j].toarray().ravel(), expected)
+        kept += int((expected > 0).sum())
+        for row in np.flatnonzero(expected)[:5]:
+            assert view.span(row, j) == a.span(row, j)
+    assert view.matrix.nnz == kept < a.matrix.nnz / 100
+    assert view.texts([4, 2]) == [a.docs["text"][4], a.docs["text"][2]]
+
+
+def test_column_statistics_are_saved_once_and_recomputed_when_stale(stores):
+    _, b = stores
+    columns = sharded.ShardedColumns(lazy(b))
+    expected = saetools.store.activity.ColumnData(b.matrix)
+    assert np.array_equal(columns.max(), expected.max())
+    assert np.allclose(columns.moments()[0], expected.moments()[0])
+    assert np.array_equal(columns.entries(), np.bincount(b.matrix.indices, minlength=b.d_sae))
+    tau = 0.5 * expected.max()
+    assert np.array_equal(columns.counts_above(tau), expected.counts_above(tau))
+    path = b.folder / sharded.COLUMN_STATS
+    assert sharded.read_column_stats(b) is not None
+    path.write_bytes(b"damaged")
+    assert sharded.read_column_stats(b) is None
+    assert np.array_equal(sharded.ShardedColumns(lazy(b)).max(), expected.max())
+    assert sharded.read_column_stats(b) is not None  # written again
+
+
+def test_large_stores_open_lazily_by_default(stores, monkeypatch):
+    a, _ = stores
+    monkeypatch.setattr(sharded, "IN_MEMORY_MAX_ENTRIES", a.manifest["nnz"] - 1)
+    assert saetools.open_store(a.folder).lazy
+    assert not saetools.open_store(a.folder, lazy=False).lazy
