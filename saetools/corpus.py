@@ -195,25 +195,36 @@ def _iter_csv(path: Path, delimiter: str, field: str, id_field: str | None):
         yield (str(row[key]) if key else str(number)), row[field] or "", number
 
 
+PARQUET_BATCH_ROWS = 8192
+"""Rows of a Parquet file decoded at a time (memory does not grow with the file)."""
+
+
 def _iter_parquet(path: Path, field: str, id_field: str | None, role=None, render=None, offset=0):
-    """Records of one Parquet file; rows are numbered from ``offset`` + 1 (see
-    :func:`_iter_jsonl`)."""
+    """Records of one Parquet file, read a batch of rows at a time; rows are numbered from
+    ``offset`` + 1 (see :func:`_iter_jsonl`)."""
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(path)
+        file = pq.ParquetFile(path)
+        columns = file.schema_arrow.names
     except Exception as exc:  # pyarrow raises several types for unreadable files
         raise InputError(f"cannot read Parquet ({exc})", file=path) from None
-    columns = table.column_names
     top = field.split(".")[0]
     if top not in columns:
         raise InputError(f"no such column (columns: {', '.join(columns)})", file=path, field=field)
-    for number, record in enumerate(table.to_pylist(), start=1):
-        yield (
-            _record_id(record, id_field, path, number, offset),
-            _record_text(record, field, role, path, number, render),
-            offset + number,
-        )
+    number = 0
+    try:
+        batches = file.iter_batches(batch_size=PARQUET_BATCH_ROWS)
+        for batch in batches:
+            for record in batch.to_pylist():
+                number += 1
+                yield (
+                    _record_id(record, id_field, path, number, offset),
+                    _record_text(record, field, role, path, number, render),
+                    offset + number,
+                )
+    except OSError as exc:
+        raise InputError(f"cannot read Parquet ({exc})", file=path, line=number + 1) from None
 
 
 def _iter_shards(path: Path, field: str, id_field: str | None, role: str | None, render=None):
@@ -258,21 +269,21 @@ def _iter_hf_dataset(path: Path, field: str, id_field: str | None, role: str | N
     for arrow in files:
         try:
             with pa.memory_map(str(arrow)) as source:
-                table = pa.ipc.open_stream(source).read_all()
+                stream = pa.ipc.open_stream(source)
+                top = field.split(".")[0]
+                if top not in stream.schema.names:
+                    columns = ", ".join(stream.schema.names)
+                    raise InputError(f"no such column (columns: {columns})", file=path, field=field)
+                for batch in stream:  # record batch by record batch, memory-mapped
+                    for record in batch.to_pylist():
+                        number += 1
+                        yield (
+                            _record_id(record, id_field, path, number),
+                            _record_text(record, field, role, path, number, render),
+                            number,
+                        )
         except (OSError, pa.ArrowInvalid) as exc:
             raise InputError(f"cannot read Arrow data ({exc})", file=arrow) from None
-        top = field.split(".")[0]
-        if top not in table.column_names:
-            raise InputError(
-                f"no such column (columns: {', '.join(table.column_names)})", file=path, field=field
-            )
-        for record in table.to_pylist():
-            number += 1
-            yield (
-                _record_id(record, id_field, path, number),
-                _record_text(record, field, role, path, number, render),
-                number,
-            )
 
 
 def _iter_text(path: Path):
@@ -339,15 +350,8 @@ def read_corpus(
     with no documents at all is an :class:`InputError`. Ids taken from ``id`` fields that repeat
     are replaced by line numbers, with a warning.
     """
-    if isinstance(source, str | Path):
-        rows = iter_documents(source, field, id_field=id_field, role=role, render=render)
-        name = str(source)
-    elif is_hf_dataset(source):
-        name = dataset_name(source)
-        rows = iter_records(source, name, field, id_field=id_field, role=role, render=render)
-    else:
-        rows = ((str(i), str(t), i + 1) for i, t in enumerate(source))
-        name = "<list>"
+    stream = stream_corpus(source, field, id_field=id_field, role=role, render=render)
+    name, rows = stream.name, stream.rows()
     documents, skipped = [], 0
     for doc_id, text, line in rows:
         if not text.strip():
@@ -356,17 +360,64 @@ def read_corpus(
         documents.append(Document(doc_id, text, line))
     if id_field is None and len({d.id for d in documents}) < len(documents):
         if any(d.id != str(d.line) for d in documents) and warn:
-            print(
-                f"warning: {name}: the records' '{AUTO_ID_FIELD}' values repeat; documents are "
-                "identified by line number (name a unique field with --id-field)",
-                file=sys.stderr,
-            )
+            warn_repeated_ids(name)
         documents = [d._replace(id=str(d.line)) for d in documents]
+    finish_reading(name, len(documents), skipped, warn)
+    return Corpus(documents, skipped, name)
+
+
+def warn_repeated_ids(name: str) -> None:
+    """Say that the records' ids repeat, so line numbers identify the documents."""
+    print(
+        f"warning: {name}: the records' '{AUTO_ID_FIELD}' values repeat; documents are "
+        "identified by line number (name a unique field with --id-field)",
+        file=sys.stderr,
+    )
+
+
+def finish_reading(name: str, n_docs: int, skipped: int, warn: bool) -> None:
+    """Warn about skipped empty documents; a source without documents is an error."""
     if skipped and warn:
         print(f"warning: {name}: skipped {skipped} empty document(s)", file=sys.stderr)
-    if not documents:
+    if not n_docs:
         raise InputError("no documents (the source is empty or every text is blank)", file=name)
-    return Corpus(documents, skipped, name)
+
+
+class CorpusStream(NamedTuple):
+    """A source read lazily: ``rows()`` yields ``(id, text, line)`` (empty texts included) each
+    time it is called, one record in memory at a time (JSONL by lines, Parquet by batches of
+    rows, Hugging Face datasets by record batches)."""
+
+    name: str
+    rows: Any  # () -> Iterator[tuple[str, str, int]]
+    id_field: str | None
+
+
+def stream_corpus(
+    source, field: str = "text", *, id_field=None, role=None, render=None
+) -> CorpusStream:
+    """A :class:`CorpusStream` of a data file, a ``datasets.Dataset`` or a list of strings, read
+    as :func:`read_corpus` reads them."""
+    if isinstance(source, str | Path):
+        check_input(source)
+        name = str(source)
+
+        def rows():
+            return iter_documents(source, field, id_field=id_field, role=role, render=render)
+
+    elif is_hf_dataset(source):
+        name = dataset_name(source)
+
+        def rows():
+            return iter_records(source, name, field, id_field=id_field, role=role, render=render)
+
+    else:
+        name = "<list>"
+
+        def rows():
+            return ((str(i), str(t), i + 1) for i, t in enumerate(source))
+
+    return CorpusStream(name, rows, id_field)
 
 
 def content_key(data, field: str = "text", id_field: str | None = None, role: str | None = None):

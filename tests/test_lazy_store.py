@@ -19,14 +19,23 @@ PHRASE = " I hope this helps, and please let me know if you have any other quest
 
 @pytest.fixture(scope="module")
 def stores(tmp_path_factory):
-    """Two real stores of BBC openings in shards of 9 documents; B has a closing phrase
-    appended to a third of its documents."""
+    """Two real stores of BBC openings in shards of 9 documents, document tables in row groups
+    of 16; B has a closing phrase appended to a third of its documents."""
+    from saetools.store import docs_table
+
     folder = tmp_path_factory.mktemp("lazy")
     texts = [text for _, text in bbc_documents(30, 220)]
     planted = [t + PHRASE if k % 3 == 0 else t for k, t in enumerate(texts[75:])]
-    a = saetools.encode(texts[:75], out=folder / "a", shard_docs=9, progress=False)
-    b = saetools.encode(planted, out=folder / "b", shard_docs=9, progress=False)
+    kept, docs_table.DOCS_ROW_GROUP = docs_table.DOCS_ROW_GROUP, 16
+    try:
+        a = saetools.encode(texts[:75], out=folder / "a", shard_docs=9, progress=False)
+        b = saetools.encode(planted, out=folder / "b", shard_docs=9, progress=False)
+    finally:
+        docs_table.DOCS_ROW_GROUP = kept
     assert len(a.manifest["shards"]) == 9 and not a.lazy
+    import pyarrow.parquet as pq
+
+    assert pq.ParquetFile(a.folder / "docs.parquet").num_row_groups == 5
     return a, b
 
 
@@ -124,6 +133,9 @@ def test_a_restricted_view_holds_only_the_named_latents_above_their_thresholds(s
             assert view.span(row, j) == a.span(row, j)
     assert view.matrix.nnz == kept < a.matrix.nnz / 100
     assert view.texts([4, 2]) == [a.docs["text"][4], a.docs["text"][2]]
+    rows = [70, 3, 40, 3, 17]  # across row groups, repeated, out of order
+    assert lazy(a).texts(rows) == a.docs["text"].to_numpy()[rows].tolist()
+    assert lazy(a).ids(rows) == a.docs["id"].astype(str).to_numpy()[rows].tolist()
 
 
 def test_column_statistics_are_saved_once_and_recomputed_when_stale(stores):

@@ -193,3 +193,27 @@ def test_reader_records_the_dtype_it_resolved(reader_bf16):
     from saetools.readers.base import cpu_dtype_probe
 
     assert reader_bf16.describe()["dtype"] == cpu_dtype_probe()["choice"]
+
+
+def test_the_next_chunk_is_tokenised_on_a_worker_while_this_one_runs(reader_fp32, monkeypatch):
+    import threading
+
+    texts = [f"Text number {k} is {'quite ' * k}short." for k in range(7)]
+    expected = []  # chunk by chunk, tokenised on this thread
+    for lo in range(0, len(texts), 2):
+        chunk = texts[lo : lo + 2]
+        for doc, part, last in reader_fp32._read_chunk(chunk, reader_fp32._tokenized(chunk)):
+            expected.append((lo + doc, part, last))
+    threads = []
+    tokenized = reader_fp32._tokenized
+
+    def recording(chunk):
+        threads.append(threading.current_thread().name)
+        return tokenized(chunk)
+
+    monkeypatch.setattr(reader_fp32, "_tokenized", recording)
+    got = list(reader_fp32.iter_parts(texts, docs_per_step=2))
+    assert len(threads) == 4 and all(t.startswith("tokenize") for t in threads[1:])
+    assert [(d, last) for d, _, last in got] == [(d, last) for d, _, last in expected]
+    for (_, part, _), (_, want, _) in zip(got, expected, strict=True):
+        assert torch.equal(part.acts, want.acts) and part.tokens == want.tokens

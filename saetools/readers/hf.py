@@ -20,6 +20,7 @@ read a group of windows at a time and yielded in parts (:meth:`HFReader.iter_par
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -316,11 +317,20 @@ class HFReader:
 
         docs_per_step = docs_per_step or self.chunk_docs
         bar = tqdm(total=len(texts), desc="reading", unit="doc", disable=not progress)
-        for lo in range(0, len(texts), docs_per_step):
-            chunk = texts[lo : lo + docs_per_step]
-            for doc, part, last in self._read_chunk(chunk):
-                yield lo + doc, part, last
-            bar.update(len(chunk))
+        self.outlier_limit  # noqa: B018 - tokenises: done before the worker starts
+        starts = range(0, len(texts), docs_per_step)
+        # the next chunk is tokenised on a worker thread while this one runs through the model
+        # (fast tokenizers release the GIL), so the model does not wait for the tokenizer
+        with ThreadPoolExecutor(1, thread_name_prefix="tokenize") as worker:
+            ahead = None
+            for lo in starts:
+                chunk = texts[lo : lo + docs_per_step]
+                tokenized = ahead.result() if ahead is not None else self._tokenized(chunk)
+                following = texts[lo + docs_per_step : lo + 2 * docs_per_step]
+                ahead = worker.submit(self._tokenized, following) if following else None
+                for doc, part, last in self._read_chunk(chunk, tokenized):
+                    yield lo + doc, part, last
+                bar.update(len(chunk))
         bar.close()
 
     def iter_activations(
@@ -335,8 +345,9 @@ class HFReader:
                 yield parts[0] if len(parts) == 1 else join_parts(parts)
                 parts = []
 
-    def _read_chunk(self, texts: Sequence[str]) -> Iterator[tuple[int, TokenActivations, bool]]:
-        tokenized = self._tokenized(texts)
+    def _read_chunk(
+        self, texts: Sequence[str], tokenized
+    ) -> Iterator[tuple[int, TokenActivations, bool]]:
         group: list[int] = []
         size = 0
         for doc, (ids, _) in enumerate(tokenized):

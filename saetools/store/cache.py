@@ -10,7 +10,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from ..corpus import check_input, content_key, read_corpus
+from ..corpus import check_input, content_key, read_corpus, stream_corpus
 from ..errors import SaetoolsError
 from ..options import EncodeOptions, Source
 from ..outputs import check_output_folder
@@ -89,7 +89,7 @@ def encode(
         if is_store(out) and read_manifest(Path(out)).get("complete"):
             return _as_given(open_store(out), data, sae_folder)
     render = getattr(reader, "render_chat", None)
-    corpus = read_corpus(data, source.field, **source.corpus_options, render=render)
+    corpus = stream_corpus(data, source.field, **source.corpus_options, render=render)
     job = dict(
         sae_path=sae_folder,
         sae_ref=parse_reference(source.sae),

@@ -51,11 +51,11 @@ class ShardEncoder:
         device: str,
         threads: int,
     ) -> None:
-        import pandas as pd
         import torch
 
         from ..readers.defaults import reader_from_description
         from ..sae.io import load_sae
+        from .docs_table import TextColumn
 
         torch.set_num_threads(max(threads, 1))
         self.folder = Path(folder)
@@ -63,8 +63,7 @@ class ShardEncoder:
         self.sae = load_sae(sae_path)
         self.min_contribution = min_contribution
         self.dtype = {"float16": np.float16, "float32": np.float32}[value_dtype]
-        docs = pd.read_parquet(self.folder / "docs.parquet", columns=["text"])
-        self.texts = docs["text"].astype(str).tolist()
+        self.texts = TextColumn(self.folder / "docs.parquet")  # read by row group
 
     def __call__(self, batch: dict) -> dict:
         """Encode and write the shards of a batch; return their files, rows and counts."""

@@ -21,7 +21,7 @@ EMBEDDINGS_FILE = "embeddings.safetensors"
 
 def docs_key(store) -> str:
     """Hash of a store's (or view's) document ids and texts, in row order."""
-    from .writer import hash_documents
+    from .docs_table import hash_documents
 
     docs = store.docs
     return hash_documents(zip(docs["id"].astype(str), docs["text"].astype(str), strict=True))

@@ -30,8 +30,8 @@ def _link_or_copy(source: Path, target: Path) -> None:
 def merge_stores(stores, out: str | Path, *, overwrite: bool = False) -> Path:
     """Write the stores ``stores`` (open :class:`~saetools.store.Store` objects, all complete
     and comparable) as one store at ``out``; returns its folder."""
+    from .docs_table import DOCS_ROW_GROUP
     from .reader import Store, write_top_examples
-    from .writer import DOCS_ROW_GROUP
 
     stores = list(stores)
     if len(stores) < 2:

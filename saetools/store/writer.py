@@ -9,7 +9,6 @@ the shards on disk, and a rerun continues after the last one.
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import shutil
 import sys
@@ -17,36 +16,22 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 from safetensors.numpy import save_file
 
 from .. import __version__
-from ..corpus import Corpus
+from ..corpus import Corpus, CorpusStream
 from ..errors import SaetoolsError
 from ..outputs import default_file_mode
 from ..readers.base import iter_parts
 from ..sae.check import ReconstructionCheck
+from .docs_table import SpooledDocs, TextColumn, spool
 from .manifest import FORMAT, FORMAT_VERSION, MANIFEST, identity, read_manifest, write_json_atomic
 from .pooling import max_pool, merge_pooled
 from .reader import concat_or_empty
 
 DEFAULT_SHARD_DOCS = 2048
 DEFAULT_MIN_CONTRIBUTION = 0.0
-
-
-def hash_documents(pairs) -> str:
-    """Hash of ``(id, text)`` pairs, in order (16 hex digits)."""
-    digest = hashlib.sha256()
-    for doc_id, text in pairs:
-        digest.update(doc_id.encode("utf-8", "surrogatepass") + b"\0")
-        digest.update(text.encode("utf-8", "surrogatepass") + b"\1")
-    return digest.hexdigest()[:16]
-
-
-def docs_fingerprint(corpus: Corpus) -> str:
-    """Hash of the documents' ids and texts, in order."""
-    return hash_documents((doc.id, doc.text) for doc in corpus.documents)
 
 
 def sae_identity(sae, sae_path: str | Path | None, ref=None, store=None) -> dict:
@@ -68,24 +53,6 @@ def sae_identity(sae, sae_path: str | Path | None, ref=None, store=None) -> dict
     if ref is not None:
         identity["ref"] = str(ref)
     return identity
-
-
-DOCS_ROW_GROUP = 65536
-"""Rows per row group of ``docs.parquet``: a lazy store reads the texts it shows by group."""
-
-
-def _write_docs(corpus: Corpus, folder: Path) -> None:
-    frame = pd.DataFrame(
-        {
-            "id": [d.id for d in corpus.documents],
-            "source": corpus.source,
-            "line": np.array([d.line for d in corpus.documents], dtype=np.int64),
-            "text": [d.text for d in corpus.documents],
-        }
-    )
-    tmp = folder / "docs.parquet.tmp"
-    frame.to_parquet(tmp, index=False, row_group_size=DOCS_ROW_GROUP)
-    os.replace(tmp, folder / "docs.parquet")
 
 
 def index_dtype(d_sae: int) -> type:
@@ -119,7 +86,7 @@ def holding_store_lock(encode):
     ``out`` (see :func:`store_lock`), after checking that the SAE fits the reader."""
 
     @functools.wraps(encode)
-    def locked(corpus: Corpus, reader, sae, out: str | Path, **options) -> Path:
+    def locked(corpus: Corpus | CorpusStream, reader, sae, out: str | Path, **options) -> Path:
         from ..sae.io import check_compatible
 
         check_compatible(sae, reader, options.get("sae_path"))
@@ -151,7 +118,7 @@ def store_lock(folder: Path):
 
 @holding_store_lock
 def encode_corpus(
-    corpus: Corpus,
+    corpus: Corpus | CorpusStream,
     reader,
     sae,
     out: str | Path,
@@ -208,7 +175,7 @@ def encode_corpus(
         finish_store(folder, manifest, cut, reader)
         return folder
 
-    texts = [d.text for d in corpus.documents]
+    texts = TextColumn(folder / "docs.parquet")
     start = manifest["shards"][-1]["rows"][1] if manifest["shards"] else 0
     # progress in tokens, so that it moves within a long document
     bar = tqdm(desc="encoding", unit="tok", unit_scale=True, disable=not progress)
@@ -216,8 +183,8 @@ def encode_corpus(
     cut_before = getattr(reader, "cut_docs", 0)
     check = None if "sae_check" in manifest else ReconstructionCheck(sae)
     pooled, lo = [], start
-    rows = pooled_rows(reader, sae, texts, start, len(texts), min_contribution, check)
-    for row, doc, tokens in rows:
+    windows = _pooled_in_windows(reader, sae, texts, start, min_contribution, lambda: check)
+    for row, doc, tokens in windows:
         bar.update(tokens)
         if check is not None and (check.done or row == len(texts) - 1):
             _record_check(manifest, check.finish(), reader, sae, bar)
@@ -239,6 +206,23 @@ def encode_corpus(
     return folder
 
 
+ENCODE_WINDOW_DOCS = 8192
+"""Documents whose texts are read from ``docs.parquet`` at a time while encoding."""
+
+
+def _pooled_in_windows(reader, sae, texts, start: int, min_contribution: float, current_check):
+    """:func:`pooled_rows` of ``texts[start:]``, read a window of documents at a time; windows
+    start on the reader's chunk boundaries, so every value equals one long read.
+    ``current_check()`` is the reconstruction check still collecting (or None)."""
+    align = max(int(getattr(reader, "chunk_docs", 1)), 1)
+    window = max(align, ENCODE_WINDOW_DOCS // align * align)
+    lo = start
+    while lo < len(texts):
+        hi = min(len(texts), (lo // window + 1) * window)
+        yield from pooled_rows(reader, sae, texts, lo, hi, min_contribution, current_check())
+        lo = hi
+
+
 def finish_store(folder: Path, manifest: dict, cut: int, reader=None) -> None:
     """Note the documents cut at ``--max-tokens-per-doc``, write ``examples.parquet`` and mark
     the manifest complete (the last writes of an encode)."""
@@ -258,7 +242,28 @@ def finish_store(folder: Path, manifest: dict, cut: int, reader=None) -> None:
 
 
 def prepare_store(
-    corpus: Corpus,
+    corpus,
+    reader,
+    sae,
+    folder: Path,
+    **job,
+) -> dict | None:
+    """The manifest to continue from: a new store (``docs.parquet`` and the manifest written),
+    or the same job's unfinished store with its damaged shards re-encoded. None when that store
+    is already complete and intact. Another job's store at ``folder`` is an error unless
+    ``overwrite``. ``corpus`` (a :class:`~saetools.corpus.Corpus` or a
+    :class:`~saetools.corpus.CorpusStream`) is first written to a document table beside
+    ``folder``, a row group at a time, which then becomes the store's ``docs.parquet``."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    docs = spool(corpus, folder.parent / f".{folder.name}.docs-{os.getpid()}.parquet")
+    try:
+        return _prepare(docs, reader, sae, folder, **job)
+    finally:
+        docs.path.unlink(missing_ok=True)
+
+
+def _prepare(
+    docs: SpooledDocs,
     reader,
     sae,
     folder: Path,
@@ -270,10 +275,6 @@ def prepare_store(
     value_dtype: str,
     overwrite: bool,
 ) -> dict | None:
-    """The manifest to continue from: a new store (``docs.parquet`` and the manifest written),
-    or the same job's unfinished store with its damaged shards re-encoded. None when that store
-    is already complete and intact. Another job's store at ``folder`` is an error unless
-    ``overwrite``."""
     dtype = {"float16": np.float16, "float32": np.float32}[value_dtype]
     manifest = {
         "format": FORMAT,
@@ -283,9 +284,9 @@ def prepare_store(
         "sae": sae_identity(sae, sae_path, sae_ref, folder),
         "pooling": {"method": "max", "min_contribution": float(min_contribution)},
         "value_dtype": value_dtype,
-        "source": {**(source or {}), "name": corpus.source, "docs_hash": docs_fingerprint(corpus)},
-        "n_docs": len(corpus.documents),
-        "skipped_empty": corpus.skipped_empty,
+        "source": {**(source or {}), "name": docs.source, "docs_hash": docs.docs_hash},
+        "n_docs": docs.n_docs,
+        "skipped_empty": docs.skipped_empty,
         "nnz": 0,
         "shards": [],
         "complete": False,
@@ -299,7 +300,7 @@ def prepare_store(
         )
         if same:
             manifest = old
-            repaired = _repair(folder, manifest, corpus, reader, sae, min_contribution, dtype)
+            repaired = _repair(folder, manifest, docs, reader, sae, min_contribution, dtype)
             if old.get("complete") and not repaired and _examples_readable(folder):
                 return None
         elif overwrite:
@@ -313,7 +314,7 @@ def prepare_store(
         raise SaetoolsError(f"{folder}: exists and is not a saetools store; choose another --out")
     (folder / "acts").mkdir(parents=True, exist_ok=True)
     if not manifest["shards"]:
-        _write_docs(corpus, folder)
+        os.replace(docs.path, folder / "docs.parquet")
         write_json_atomic(folder / MANIFEST, manifest)
 
     return manifest
@@ -415,7 +416,7 @@ def _examples_readable(folder: Path) -> bool:
         return False
 
 
-def _repair(folder, manifest, corpus, reader, sae, min_contribution, dtype) -> bool:
+def _repair(folder, manifest, docs: SpooledDocs, reader, sae, min_contribution, dtype) -> bool:
     """Encode again the shards of ``manifest`` that are missing, unreadable or inconsistent
     (and ``docs.parquet`` if damaged), under their canonical names; True if anything was."""
     from .verify import StoreError, read_docs, read_shard
@@ -424,9 +425,9 @@ def _repair(folder, manifest, corpus, reader, sae, min_contribution, dtype) -> b
     try:
         read_docs(folder, manifest["n_docs"], ["id"])
     except StoreError:
-        _write_docs(corpus, folder)
+        os.replace(docs.path, folder / "docs.parquet")
         repaired = True
-    texts = [d.text for d in corpus.documents]
+    texts = TextColumn(folder / "docs.parquet")
     for number, shard in enumerate(manifest["shards"]):
         try:
             read_shard(folder, shard, sae.cfg.d_sae)

@@ -1,0 +1,200 @@
+"""A store's document table (``docs.parquet``): written in row groups as documents stream in,
+read back by row range, so neither writing nor encoding holds the corpus in memory."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from array import array
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from ..corpus import Corpus, CorpusStream, finish_reading, warn_repeated_ids
+
+DOCS_ROW_GROUP = 65536
+"""Rows per row group of ``docs.parquet``: encoding and lazy stores read texts by group."""
+
+
+def hash_documents(pairs) -> str:
+    """Hash of ``(id, text)`` pairs, in order (16 hex digits)."""
+    digest = hashlib.sha256()
+    for doc_id, text in pairs:
+        digest.update(doc_id.encode("utf-8", "surrogatepass") + b"\0")
+        digest.update(text.encode("utf-8", "surrogatepass") + b"\1")
+    return digest.hexdigest()[:16]
+
+
+class SpooledDocs(NamedTuple):
+    """A document table written to ``path`` (to be moved into a store), and what it holds."""
+
+    path: Path
+    n_docs: int
+    skipped_empty: int
+    docs_hash: str
+    source: str
+
+
+def _schema():
+    import pyarrow as pa
+
+    return pa.schema(
+        [("id", pa.string()), ("source", pa.string()), ("line", pa.int64()), ("text", pa.string())]
+    )
+
+
+class _TableWriter:
+    """Rows appended one at a time, written a row group at a time, hashed as they go."""
+
+    def __init__(self, path: Path, source: str) -> None:
+        import pyarrow.parquet as pq
+
+        self.writer = pq.ParquetWriter(path, _schema())
+        self.source = source
+        self.digest = hashlib.sha256()
+        self.ids: list[str] = []
+        self.lines: list[int] = []
+        self.texts: list[str] = []
+        self.count = 0
+
+    def add(self, doc_id: str, text: str, line: int) -> None:
+        self.digest.update(doc_id.encode("utf-8", "surrogatepass") + b"\0")
+        self.digest.update(text.encode("utf-8", "surrogatepass") + b"\1")
+        self.ids.append(doc_id)
+        self.lines.append(line)
+        self.texts.append(text)
+        self.count += 1
+        if len(self.ids) == DOCS_ROW_GROUP:
+            self.flush()
+
+    def flush(self) -> None:
+        import pyarrow as pa
+
+        if self.ids:
+            columns = {
+                "id": self.ids,
+                "source": [self.source] * len(self.ids),
+                "line": np.asarray(self.lines, dtype=np.int64),
+                "text": self.texts,
+            }
+            self.writer.write_table(pa.table(columns, schema=_schema()))
+        self.ids, self.lines, self.texts = [], [], []
+
+    def close(self) -> str:
+        self.flush()
+        self.writer.close()
+        return self.digest.hexdigest()[:16]
+
+
+def _id_digest(doc_id: str) -> int:
+    return int.from_bytes(
+        hashlib.blake2b(doc_id.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    )
+
+
+def spool_documents(stream: CorpusStream, path: Path, *, warn: bool = True) -> SpooledDocs:
+    """Read ``stream`` once into a document table at ``path``: empty texts skipped, ids that
+    repeat replaced by line numbers (as :func:`saetools.corpus.read_corpus` does; repeats are
+    found from 64-bit digests of the ids, 8 bytes per document), in memory bounded by a row
+    group. The table is written beside its destination and renamed by the caller."""
+    table = _TableWriter(path, stream.name)
+    digests = array("Q")
+    differs = False  # some id is not its line number
+    skipped = 0
+    try:
+        for doc_id, text, line in stream.rows():
+            if not text.strip():
+                skipped += 1
+                continue
+            table.add(doc_id, text, line)
+            if stream.id_field is None:
+                digests.append(_id_digest(doc_id))
+                differs = differs or doc_id != str(line)
+        docs_hash = table.close()
+        finish_reading(stream.name, table.count, skipped, warn)
+        ids = np.frombuffer(digests, dtype=np.uint64)
+        if stream.id_field is None and len(np.unique(ids)) < len(ids):
+            if differs and warn:
+                warn_repeated_ids(stream.name)
+            docs_hash = _number_ids_by_line(path, stream.name)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return SpooledDocs(path, table.count, skipped, docs_hash, stream.name)
+
+
+def _number_ids_by_line(path: Path, source: str) -> str:
+    """Rewrite the table at ``path`` with each document's line number as its id."""
+    import pyarrow.parquet as pq
+
+    renumbered = path.with_name(path.name + ".ids")
+    table = _TableWriter(renumbered, source)
+    file = pq.ParquetFile(path)
+    for group in range(file.num_row_groups):
+        part = file.read_row_group(group, columns=["line", "text"])
+        for line, text in zip(part["line"].to_pylist(), part["text"].to_pylist(), strict=True):
+            table.add(str(line), text, line)
+    docs_hash = table.close()
+    os.replace(renumbered, path)
+    return docs_hash
+
+
+def spool_corpus(corpus: Corpus, path: Path) -> SpooledDocs:
+    """The document table of a corpus already read into memory (its ids are final)."""
+    table = _TableWriter(path, corpus.source)
+    for doc in corpus.documents:
+        table.add(doc.id, doc.text, doc.line)
+    docs_hash = table.close()
+    return SpooledDocs(path, table.count, corpus.skipped_empty, docs_hash, corpus.source)
+
+
+def spool(corpus: Corpus | CorpusStream, path: Path, warn: bool = True) -> SpooledDocs:
+    """:func:`spool_corpus` or :func:`spool_documents`, whichever ``corpus`` asks for."""
+    if isinstance(corpus, CorpusStream):
+        return spool_documents(corpus, path, warn=warn)
+    return spool_corpus(corpus, path)
+
+
+class TextColumn(Sequence):
+    """The ``text`` column of a document table as a read-only sequence that reads row groups
+    on demand (the group last read is kept), so ``texts[lo:hi]`` costs those rows only."""
+
+    def __init__(self, path: str | Path) -> None:
+        import pyarrow.parquet as pq
+
+        self.file = pq.ParquetFile(path)
+        sizes = [self.file.metadata.row_group(g).num_rows for g in range(self.file.num_row_groups)]
+        self.bounds = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
+        self._group: tuple[int, list[str]] | None = None
+
+    def __len__(self) -> int:
+        return int(self.bounds[-1])
+
+    def _texts_of(self, group: int) -> list[str]:
+        if self._group is None or self._group[0] != group:
+            texts = self.file.read_row_group(group, columns=["text"]).column(0).to_pylist()
+            self._group = (group, texts)
+        return self._group[1]
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            lo, hi, step = index.indices(len(self))
+            if step != 1:
+                return [self[k] for k in range(lo, hi, step)]
+            out: list[str] = []
+            row = lo
+            while row < hi:
+                group = int(np.searchsorted(self.bounds, row, side="right") - 1)
+                end = min(hi, int(self.bounds[group + 1]))
+                texts = self._texts_of(group)
+                out.extend(texts[row - self.bounds[group] : end - self.bounds[group]])
+                row = end
+            return out
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        group = int(np.searchsorted(self.bounds, index, side="right") - 1)
+        return self._texts_of(group)[index - int(self.bounds[group])]
