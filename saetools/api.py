@@ -168,10 +168,14 @@ def hypotheses(
     from .analyses.hypotheses import hypotheses_for_diff
     from .llm import LLMClient
     from .store import open_store
+    from .store.docs_table import TextColumn
 
     texts = [None, None]
-    if verify:
-        texts = [open_store(frame.attrs[k]).docs["text"].tolist() for k in ("store_a", "store_b")]
+    if verify:  # read by row group: only the sampled documents' groups
+        texts = [
+            TextColumn(open_store(frame.attrs[k]).folder / "docs.parquet")
+            for k in ("store_a", "store_b")
+        ]
     return hypotheses_for_diff(
         frame,
         client or LLMClient(),

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -115,8 +116,8 @@ def hypotheses_for_diff(
     n: int = 3,
     top: int = 8,
     verify: int = 0,
-    texts_a: list[str] | None = None,
-    texts_b: list[str] | None = None,
+    texts_a: Sequence[str] | None = None,
+    texts_b: Sequence[str] | None = None,
     seed: int = 0,
     progress: bool = True,
 ) -> pd.DataFrame:
@@ -153,7 +154,7 @@ def hypotheses_for_diff(
                 "verified_b": np.nan,
             }
         )
-    if verify and texts_a and texts_b:
+    if verify and texts_a is not None and texts_b is not None and len(texts_a) and len(texts_b):
         rng = np.random.default_rng(seed)
         sample_a = rng.choice(len(texts_a), min(verify, len(texts_a)), replace=False)
         sample_b = rng.choice(len(texts_b), min(verify, len(texts_b)), replace=False)
