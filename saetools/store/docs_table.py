@@ -157,44 +157,67 @@ def spool(corpus: Corpus | CorpusStream, path: Path, warn: bool = True) -> Spool
     return spool_corpus(corpus, path)
 
 
-class TextColumn(Sequence):
-    """The ``text`` column of a document table as a read-only sequence that reads row groups
-    on demand (the group last read is kept), so ``texts[lo:hi]`` costs those rows only."""
+class DocColumn(Sequence):
+    """One column of a document table as a read-only sequence that reads row groups on demand
+    (the group last read is kept), so ``column[lo:hi]`` or ``column.take(rows)`` costs those
+    rows' groups only."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, column: str = "text") -> None:
         import pyarrow.parquet as pq
 
+        self.column = column
         self.file = pq.ParquetFile(path)
         sizes = [self.file.metadata.row_group(g).num_rows for g in range(self.file.num_row_groups)]
         self.bounds = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
-        self._group: tuple[int, list[str]] | None = None
+        self._group: tuple[int, list] | None = None
 
     def __len__(self) -> int:
         return int(self.bounds[-1])
 
-    def _texts_of(self, group: int) -> list[str]:
+    def _group_of(self, row: int) -> int:
+        return int(np.searchsorted(self.bounds, row, side="right") - 1)
+
+    def _values_of(self, group: int) -> list:
         if self._group is None or self._group[0] != group:
-            texts = self.file.read_row_group(group, columns=["text"]).column(0).to_pylist()
-            self._group = (group, texts)
+            values = self.file.read_row_group(group, columns=[self.column]).column(0).to_pylist()
+            self._group = (group, values)
         return self._group[1]
+
+    def take(self, rows) -> list:
+        """The values of ``rows`` (any order, repeats allowed), reading each group once."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if len(rows) and (rows.min() < 0 or rows.max() >= len(self)):
+            raise IndexError(f"rows outside 0..{len(self) - 1}")
+        out: list = [None] * len(rows)
+        groups = np.searchsorted(self.bounds, rows, side="right") - 1
+        for group in np.unique(groups):
+            values = self._values_of(int(group))
+            for k in np.flatnonzero(groups == group):
+                out[k] = values[rows[k] - self.bounds[group]]
+        return out
 
     def __getitem__(self, index):
         if isinstance(index, slice):
             lo, hi, step = index.indices(len(self))
             if step != 1:
-                return [self[k] for k in range(lo, hi, step)]
-            out: list[str] = []
+                return self.take(range(lo, hi, step))
+            out: list = []
             row = lo
             while row < hi:
-                group = int(np.searchsorted(self.bounds, row, side="right") - 1)
+                group = self._group_of(row)
                 end = min(hi, int(self.bounds[group + 1]))
-                texts = self._texts_of(group)
-                out.extend(texts[row - self.bounds[group] : end - self.bounds[group]])
+                values = self._values_of(group)
+                out.extend(values[row - self.bounds[group] : end - self.bounds[group]])
                 row = end
             return out
         if index < 0:
             index += len(self)
         if not 0 <= index < len(self):
             raise IndexError(index)
-        group = int(np.searchsorted(self.bounds, index, side="right") - 1)
-        return self._texts_of(group)[index - int(self.bounds[group])]
+        group = self._group_of(index)
+        return self._values_of(group)[index - int(self.bounds[group])]
+
+
+def TextColumn(path: str | Path) -> DocColumn:  # noqa: N802 - reads as the sequence it returns
+    """The ``text`` column of a document table, read by row group (:class:`DocColumn`)."""
+    return DocColumn(path, "text")

@@ -201,38 +201,28 @@ class Store:
         rows = np.asarray(rows, dtype=np.int64)
         if "docs" in self.__dict__ or not self.lazy:
             return self.docs[column].to_numpy()[rows].tolist()
-        # a lazy store reads only the row groups that hold the rows asked for
-        file, bounds = self._doc_groups
-        out: list = [None] * len(rows)
-        group_of = np.searchsorted(bounds, rows, side="right") - 1
-        for group in np.unique(group_of):
-            at = np.flatnonzero(group_of == group)
-            values = file.read_row_group(int(group), columns=[column]).column(0)
-            taken = values.take(rows[at] - bounds[group]).to_pylist()
-            for k, value in zip(at, taken, strict=True):
-                out[k] = value
-        return out
+        return self._doc_column(column).take(rows)  # only the row groups holding the rows
 
-    @cached_property
-    def _doc_groups(self):
-        """``docs.parquet`` opened, and the first row of each of its row groups."""
-        import pyarrow.parquet as pq
-
+    def _doc_column(self, column: str):
+        """A column of ``docs.parquet`` read by row group (checked once against the manifest)."""
+        from .docs_table import DocColumn
         from .verify import StoreError
 
-        try:
-            file = pq.ParquetFile(self.folder / "docs.parquet")
-        except Exception as exc:  # noqa: BLE001 - any parquet damage
-            message = f"unreadable ({type(exc).__name__})"
-            raise StoreError(self.folder, "docs.parquet", message) from None
-        if file.metadata.num_rows != self.manifest["n_docs"]:
-            raise StoreError(
-                self.folder,
-                "docs.parquet",
-                f"{file.metadata.num_rows} documents; the manifest says {self.manifest['n_docs']}",
-            )
-        sizes = [file.metadata.row_group(g).num_rows for g in range(file.num_row_groups)]
-        return file, np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
+        columns = self.__dict__.setdefault("_doc_columns", {})
+        if column not in columns:
+            try:
+                columns[column] = DocColumn(self.folder / "docs.parquet", column)
+            except Exception as exc:  # noqa: BLE001 - any parquet damage
+                message = f"unreadable ({type(exc).__name__})"
+                raise StoreError(self.folder, "docs.parquet", message) from None
+            if len(columns[column]) != self.manifest["n_docs"]:
+                raise StoreError(
+                    self.folder,
+                    "docs.parquet",
+                    f"{len(columns[column])} documents; the manifest says "
+                    f"{self.manifest['n_docs']}",
+                )
+        return columns[column]
 
     @cached_property
     def docs(self) -> pd.DataFrame:
