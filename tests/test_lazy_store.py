@@ -160,3 +160,11 @@ def test_large_stores_open_lazily_by_default(stores, monkeypatch):
     monkeypatch.setattr(sharded, "IN_MEMORY_MAX_ENTRIES", a.manifest["nnz"] - 1)
     assert saetools.open_store(a.folder).lazy
     assert not saetools.open_store(a.folder, lazy=False).lazy
+
+
+def test_an_analysis_that_needs_the_whole_matrix_says_why_it_cannot_run(stores, monkeypatch):
+    a, _ = stores
+    monkeypatch.setattr(sharded, "memory_bytes", lambda: a.manifest["nnz"] * 4)
+    with pytest.raises(saetools.errors.SaetoolsError, match="entries need .* GiB in memory"):
+        saetools.feature(lazy(a), 100)
+    assert saetools.feature(a, 100)  # the same store opened in memory (already loaded)

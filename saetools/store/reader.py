@@ -257,6 +257,10 @@ class Store:
 
     @cached_property
     def _loaded(self):
+        if self.lazy:
+            from .sharded import check_fits_in_memory
+
+            check_fits_in_memory(self)
         return self._load()
 
     @property

@@ -21,6 +21,29 @@ IN_MEMORY_MAX_ENTRIES = 100_000_000
 shard; ``open_store(..., lazy=True/False)`` overrides."""
 
 
+def memory_bytes() -> int:
+    """This machine's physical memory."""
+    import os
+
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def check_fits_in_memory(store) -> None:
+    """Refuse, with the reason, to load a lazy store's whole matrix where it cannot fit (16
+    bytes per entry above 80% of the machine's memory) rather than swap until killed."""
+    from ..errors import SaetoolsError
+
+    need = 16 * int(store.manifest["nnz"])
+    have = memory_bytes()
+    if need > 0.8 * have:
+        raise SaetoolsError(
+            f"{store.folder}: {store.manifest['nnz']:,} entries need ~{need / 2**30:,.0f} GiB in "
+            f"memory for this analysis and this machine has {have / 2**30:,.0f} GiB; diff, "
+            "correlate (latent pairs) and search read a store this size shard by shard "
+            "(docs/scale.md)"
+        )
+
+
 class Block(NamedTuple):
     """The rows ``lo:lo + matrix.shape[0]`` of a store: pooled values and peak spans."""
 
