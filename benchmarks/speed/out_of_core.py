@@ -166,25 +166,29 @@ def measured(name: str, code: str, folder: Path) -> dict:
     return out
 
 
-def main() -> None:
-    """Build the stores, then time each analysis in its own process."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--docs", type=int, default=10_000_000)
-    parser.add_argument("--per-doc", type=int, default=870)
-    parser.add_argument("--distinct", type=int, default=4)
-    parser.add_argument("--npmi-docs", type=int, default=1_000_000)
-    parser.add_argument("--folder", type=Path, default=Path("/tmp/saetools-out-of-core"))
-    args = parser.parse_args()
-    import saetools
-    from saetools.sae.packs import DEFAULT_SAE_DIR
+def _complete(folder: Path) -> bool:
+    manifest = folder / "manifest.json"
+    return manifest.exists() and json.loads(manifest.read_text()).get("complete", False)
 
-    folder = args.folder
-    folder.mkdir(parents=True, exist_ok=True)
-    template_store = saetools.encode(
-        ["A first answer.", "A second one."], out=folder / "template", progress=False
+
+def finish(folder: Path, name: str) -> None:
+    """Write a built store's ``examples.parquet`` and mark it complete (as an encode ends)."""
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from saetools.store.writer import finish_store\n"
+            "from pathlib import Path\nimport json\n"
+            f"m = json.loads(Path('{name}/manifest.json').read_text())\n"
+            f"finish_store(Path('{name}'), m, 0)",
+        ],
+        cwd=folder,
+        check=True,
     )
-    template = json.loads((template_store.folder / "manifest.json").read_text())
-    d_sae = template_store.d_sae
+
+
+def build_all(folder: Path, template: dict, args, d_sae: int) -> dict:
+    """Generate the distinct shards and the four stores (A, B, all, the NPMI slice)."""
     half = (args.docs // 2) // SHARD_DOCS * SHARD_DOCS
     npmi_docs = min(args.npmi_docs, args.docs) // SHARD_DOCS * SHARD_DOCS
     start = time.perf_counter()
@@ -215,19 +219,8 @@ def main() -> None:
         " GiB",
         flush=True,
     )
-    for side in ("a", "b", "npmi"):
-        subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                "from saetools.store.writer import finish_store\n"
-                "from pathlib import Path\nimport json\n"
-                f"m = json.loads(Path('{side}/manifest.json').read_text())\n"
-                f"finish_store(Path('{side}'), m, 0)",
-            ],
-            cwd=folder,
-            check=True,
-        )
+    for name in ("a", "b", "npmi"):
+        finish(folder, name)
     measured(
         "one shard in memory",
         "import saetools\nstore = saetools.open_store('a', lazy=False)\n"
@@ -242,6 +235,36 @@ def main() -> None:
         "result = {}",
         folder,
     )
+    return manifests
+
+
+def main() -> None:
+    """Build the stores (or reuse them), then time each analysis in its own process."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--docs", type=int, default=10_000_000)
+    parser.add_argument("--per-doc", type=int, default=870)
+    parser.add_argument("--distinct", type=int, default=4)
+    parser.add_argument("--npmi-docs", type=int, default=1_000_000)
+    parser.add_argument("--folder", type=Path, default=Path("/tmp/saetools-out-of-core"))
+    parser.add_argument("--reuse", action="store_true", help="keep stores already built there")
+    args = parser.parse_args()
+    import saetools
+    from saetools.sae.packs import DEFAULT_SAE_DIR
+
+    folder = args.folder
+    folder.mkdir(parents=True, exist_ok=True)
+    template_store = saetools.encode(
+        ["A first answer.", "A second one."], out=folder / "template", progress=False
+    )
+    template = json.loads((template_store.folder / "manifest.json").read_text())
+    names = ("a", "b", "all", "npmi")
+    if args.reuse and all(_complete(folder / name) for name in names):
+        for name in names:  # measure the first analysis again
+            (folder / name / "column-stats.safetensors").unlink(missing_ok=True)
+        manifests = {n: json.loads((folder / n / "manifest.json").read_text()) for n in names}
+        print(f"stores reused from {folder}: {manifests['all']['n_docs']:,} documents")
+    else:
+        manifests = build_all(folder, template, args, template_store.d_sae)
     diff = (
         OPEN + "a, b = lazy('a'), lazy('b')\n"
         "assert a.lazy and b.lazy\nframe = saetools.diff(a, b, progress=False)\n"
@@ -256,6 +279,7 @@ def main() -> None:
     )
     measured("search (all, first query: statistics computed)", search, folder)
     measured("search (all, second query)", search, folder)
+    npmi_docs = manifests["npmi"]["n_docs"]
     measured(
         f"NPMI top pairs ({npmi_docs:,} documents of A)",
         OPEN + "frame = saetools.correlate(lazy('npmi'), progress=False, "

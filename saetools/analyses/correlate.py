@@ -159,12 +159,14 @@ def correlate_sharded(
     labels = labels or {}
     n = len(store)
     min_support = default_min_support(n) if min_support is None else min_support
-    columns = ShardedColumns(store, progress=progress)
-    tau = (rho * columns.max()).astype(np.float32)
-    counts = columns.counts_above(tau)
+    tau = rho * ShardedColumns(store, progress=progress).max()  # float64, as binarize
+    counts = np.zeros(store.d_sae, dtype=np.int64)
+    for block in iter_blocks(store, f"activity ({store.folder.name})" if progress else None):
+        m = block.matrix
+        counts += np.bincount(m.indices[m.data > tau[m.indices]], minlength=store.d_sae)
     kept = counts <= max_freq * n
     counts = np.where(kept, counts, 0)
-    floor = np.where(kept, tau, np.inf).astype(np.float32)
+    floor = np.where(kept, tau, np.inf)
     window = passage_chars
 
     def active_pieces():

@@ -183,27 +183,31 @@ def diff_stores(
 
     if by not in ("property", "latent"):
         raise ValueError("by must be 'property' or 'latent'")
+    min_similarity = group_similarity or DiffOptions.group_similarity
+    any_counts = None
     if store_a.lazy or store_b.lazy:
         cols_a, cols_b = column_data(store_a, progress), column_data(store_b, progress)
         frame = diff_columns(cols_a, cols_b, **options)
-        store_a, store_b = _views_for_report(frame, store_a, store_b, example_rows, progress)
+        frame, any_counts, store_a, store_b = _grouped_shard_by_shard(
+            frame, store_a, store_b, examples, example_rows, min_similarity, progress
+        )
     else:
         frame = diff_matrices(store_a.matrix, store_b.matrix, **options)
-    frame = assign_groups(
-        frame,
-        store_a.matrix,
-        store_b.matrix,
-        store_a.peak_starts,
-        store_b.peak_starts,
-        min_similarity=group_similarity or DiffOptions.group_similarity,
-    )
+        frame = assign_groups(
+            frame,
+            store_a.matrix,
+            store_b.matrix,
+            store_a.peak_starts,
+            store_b.peak_starts,
+            min_similarity=min_similarity,
+        )
     firsts = frame.drop_duplicates("group") if by == "property" else frame
     head_groups = set(firsts.groupby("direction").head(example_rows)["group"].tolist())
     wanted = frame.loc[frame["group"].isin(head_groups), "latent"].to_numpy()
     labels = _label_all(labels, [store_a, store_b], wanted)
     frame.insert(1, "label", [labels.get(int(j), "") for j in frame["latent"]])
     if by == "property":
-        frame = _properties(frame, store_a, store_b)
+        frame = _properties(frame, store_a, store_b, any_counts)
     ex_a, ex_b = [], []
     shown = frame["group"].isin(head_groups).to_numpy()
     for i, row in enumerate(frame.itertuples(index=False)):
@@ -232,27 +236,98 @@ def diff_stores(
     return frame
 
 
-def _views_for_report(frame: pd.DataFrame, store_a, store_b, example_rows: int, progress: bool):
-    """Views of both stores that hold only what grouping, examples and labels read: the
-    above-threshold entries of the first ``MAX_GROUPED + example_rows`` latents of each
-    direction (every group shown has all its members there: only significant latents among
-    the first ``MAX_GROUPED`` are grouped, every other latent is a group of its own)."""
-    from ..store.sharded import restricted_view
-    from .grouping import MAX_GROUPED
-
-    head = frame.groupby("direction", sort=False).head(MAX_GROUPED + example_rows)
-    latents, tau = head["latent"].to_numpy(), head["threshold"].to_numpy()
-    return (
-        restricted_view(store_a, latents, tau, progress=progress),
-        restricted_view(store_b, latents, tau, progress=progress),
+def _grouped_shard_by_shard(
+    frame, store_a, store_b, examples: int, example_rows: int, min_similarity, progress: bool
+):
+    """:func:`assign_groups` for stores read shard by shard, and what the report then reads:
+    per group of several latents, the documents where any member is active on each side; and
+    views of both stores holding only the documents that can be examples. Two passes per
+    store: pair counts over the latents grouped (with the top rows of every latent that can be
+    shown), then the union counts (with those rows' entries). Equal to the in-memory path."""
+    from ..store.sharded import TopRows, entry_rows, iter_blocks, rows_view
+    from .cooccurrence import sharded_pair_counts
+    from .grouping import (
+        MAX_GROUPED,
+        PEAK_CHARS,
+        assign_groups,
+        grouped_rows,
+        similarity_from_counts,
     )
 
+    d_sae = store_a.d_sae
+    latent_col = frame["latent"].to_numpy()
+    tau = np.full(d_sae, np.inf)  # float64, as the in-memory comparisons
+    tau[latent_col] = frame["threshold"].to_numpy()
+    grouped = np.unique(np.concatenate([latent_col[r] for r in grouped_rows(frame).values()]))
+    rank = np.full(d_sae, -1, dtype=np.int64)
+    rank[grouped] = np.arange(len(grouped))
+    floor = np.full(d_sae, np.inf)
+    floor[grouped] = tau[grouped]
+    head = frame.groupby("direction", sort=False).head(MAX_GROUPED + example_rows)
+    both = np.zeros((len(grouped), len(grouped)), np.int64)
+    together = np.zeros_like(both)
+    tops = []
+    for store in (store_a, store_b):
+        top = TopRows(d_sae, head["latent"], head["threshold"], max(examples, 1))
 
-def _properties(frame: pd.DataFrame, store_a, store_b) -> pd.DataFrame:
+        def pieces(store=store, top=top):
+            desc = f"grouping ({store.folder.name})" if progress else None
+            for block in iter_blocks(store, desc):
+                if examples > 0:
+                    top.add(block)
+                m = block.matrix
+                on = m.data > floor[m.indices]
+                indptr = np.concatenate([[0], np.cumsum(on, dtype=np.int64)])[m.indptr]
+                piece = sp.csr_matrix(
+                    (np.ones(int(on.sum()), np.float32), rank[m.indices[on]], indptr),
+                    shape=(m.shape[0], len(grouped)),
+                )
+                yield piece, block.spans[on, 0]
+
+        for _, joint, near in sharded_pair_counts(pieces, len(grouped), PEAK_CHARS):
+            both += joint + joint.T
+            together += near + near.T
+        tops.append(top)
+    counts = frame.set_index("latent")[["count_a", "count_b"]].sum(axis=1)
+
+    def similarity(latents, _tau, floor_sim):
+        at = rank[np.asarray(latents, np.int64)]
+        sizes = counts.loc[latents].to_numpy()
+        pair_both = both[np.ix_(at, at)]
+        np.fill_diagonal(pair_both, sizes)
+        return similarity_from_counts(
+            latents, sizes, pair_both, together[np.ix_(at, at)], floor_sim
+        )
+
+    frame = assign_groups(frame, None, None, min_similarity=min_similarity, similarity=similarity)
+    group_of = np.full(d_sae, -1, dtype=np.int64)
+    sizes = frame["group"].map(frame["group"].value_counts())
+    several = frame[sizes.to_numpy() > 1]
+    group_of[several["latent"].to_numpy()] = several["group"].to_numpy()
+    n_groups = int(frame["group"].max()) + 1 if len(frame) else 0
+    any_counts, views = [], []
+    for store, top in zip((store_a, store_b), tops, strict=True):
+        found = np.zeros(n_groups, dtype=np.int64)
+
+        def union(block, found=found):
+            m = block.matrix
+            groups = group_of[m.indices]
+            on = (groups >= 0) & (m.data > tau[m.indices])
+            key = np.unique(entry_rows(block)[on] * max(n_groups, 1) + groups[on])
+            found += np.bincount(key % max(n_groups, 1), minlength=n_groups)
+
+        views.append(rows_view(store, top.rows(), visit=union, progress=progress))
+        any_counts.append(found)
+    counts_by_group = {g: (int(any_counts[0][g]), int(any_counts[1][g])) for g in several["group"]}
+    return frame, counts_by_group, views[0], views[1]
+
+
+def _properties(frame: pd.DataFrame, store_a, store_b, any_counts=None) -> pd.DataFrame:
     """One row per group of the per-latent ``frame``: its best member's statistics, and
     ``any_freq_a``/``any_freq_b``, the share of documents where any member is active (each
     member's rare firings add up in a large group, so the row's test and frequencies are the
-    best member's)."""
+    best member's). ``any_counts``: group -> those documents' counts on each side, when
+    already counted (stores read shard by shard)."""
     from .grouping import union_active
 
     n_a, n_b = len(store_a), len(store_b)
@@ -267,7 +342,10 @@ def _properties(frame: pd.DataFrame, store_a, store_b) -> pd.DataFrame:
             for j, t in zip(members["latent"].iloc[1:], members["threshold"].iloc[1:], strict=True)
         }
         best["any_freq_a"], best["any_freq_b"] = best["freq_a"], best["freq_b"]
-        if len(members) > 1:
+        if len(members) > 1 and any_counts is not None:
+            count_a, count_b = any_counts[int(best["group"])]
+            best["any_freq_a"], best["any_freq_b"] = float(count_a) / n_a, float(count_b) / n_b
+        elif len(members) > 1:
             latents, tau = members["latent"].to_numpy(), members["threshold"].to_numpy()
             best["any_freq_a"] = float(union_active(store_a.matrix, latents, tau).sum()) / n_a
             best["any_freq_b"] = float(union_active(store_b.matrix, latents, tau).sum()) / n_b

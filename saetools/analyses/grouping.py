@@ -117,10 +117,18 @@ def assign_groups(
     *,
     min_similarity: float = GROUP_SIMILARITY,
     chars: int = PEAK_CHARS,
+    similarity=None,
 ) -> pd.DataFrame:
     """The per-latent diff ``frame`` with a ``group`` column: significant latents of one
     direction that say the same thing share a group; every other latent is a group of its own.
-    Groups are numbered in the frame's order of their best member."""
+    Groups are numbered in the frame's order of their best member. ``similarity(latents, tau,
+    floor)`` replaces :func:`latent_similarity` on ``a`` and ``b`` (a store read shard by shard
+    gives it from counts: :func:`similarity_from_counts`)."""
+    if similarity is None:
+
+        def similarity(latents, tau, floor):
+            return latent_similarity(a, b, latents, tau, peaks_a, peaks_b, chars=chars, floor=floor)
+
     group = -1 - np.arange(len(frame), dtype=np.int64)  # alone unless grouped below
     next_id = 0
     significant = frame["significant"].to_numpy()
@@ -131,14 +139,38 @@ def assign_groups(
             continue
         latents = frame["latent"].to_numpy()[rows]
         tau = frame["threshold"].to_numpy()[rows]
-        sim = latent_similarity(
-            a, b, latents, tau, peaks_a, peaks_b, chars=chars, floor=min_similarity
-        )
+        sim = similarity(latents, tau, min_similarity)
         local = cluster_similar(sim, min_similarity)
         group[rows] = local + next_id
         next_id += int(local.max()) + 1
     # renumbered 0, 1, ... in order of first appearance in the frame
     return frame.assign(group=pd.factorize(group)[0].astype(np.int64))
+
+
+def grouped_rows(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Per direction, the rows of ``frame`` that :func:`assign_groups` groups."""
+    significant = frame["significant"].to_numpy()
+    direction = frame["direction"].to_numpy()
+    return {d: np.nonzero(significant & (direction == d))[0][:MAX_GROUPED] for d in ("B>A", "A>B")}
+
+
+def similarity_from_counts(latents, sizes, both, together, floor: float) -> np.ndarray:
+    """:func:`latent_similarity` of ``latents`` from counts over A and B together: ``sizes``
+    (documents where each is active), ``both`` and ``together`` (symmetric: documents where two
+    are active, and where their peaks also lie within the window), all aligned with
+    ``latents``."""
+    sizes = np.asarray(sizes, np.float32)
+    both = np.asarray(both, np.float32)
+    union = sizes[:, None] + sizes[None, :] - both
+    with np.errstate(divide="ignore", invalid="ignore"):
+        jaccard = np.where(union > 0, both / union, 0.0)
+    sim = np.zeros_like(jaccard)
+    np.fill_diagonal(sim, 1.0)
+    pairs = np.triu(jaccard >= max(floor, 1e-12), k=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sim[pairs] = np.asarray(together, np.float32)[pairs] / union[pairs]
+    upper = np.triu(sim, k=1)
+    return upper + upper.T + np.diag(np.diag(sim))
 
 
 def union_active(matrix: sp.csr_matrix, latents, tau) -> np.ndarray:

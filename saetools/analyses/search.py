@@ -109,6 +109,33 @@ class Searcher:
         return latents[order], weights[order]
 
 
+def sharded_top_rows(store, scale: np.ndarray, latents, weights, n: int) -> np.ndarray:
+    """The rows of the ``n`` best scores (:meth:`Searcher.top`) of a store read shard by shard,
+    each document's score summed in the same order and precision as in memory."""
+    from ..store.sharded import iter_blocks
+
+    latents = np.asarray(latents, dtype=np.int64)
+    safe = np.where(scale > 0, scale, 1.0).astype(np.float32)
+    chosen = np.zeros(len(scale), dtype=bool)
+    chosen[latents] = True
+    rows, scores = np.zeros(0, np.int64), np.zeros(0, np.float32)
+    for block in iter_blocks(store):
+        m = block.matrix
+        pick = chosen[m.indices]
+        ids, values = m.indices[pick], m.data[pick]
+        at = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))[pick]
+        out = np.zeros(m.shape[0], dtype=np.float32)
+        for j, w in zip(latents, weights, strict=True):
+            mine = ids == j
+            out[at[mine]] += np.float32(w) * (values[mine] / safe[j])
+        positive = np.flatnonzero(out > 0)
+        rows = np.concatenate([rows, positive + block.lo])
+        scores = np.concatenate([scores, out[positive]])
+        keep = np.lexsort((rows, -scores))[:n]
+        rows, scores = rows[keep], scores[keep]
+    return rows
+
+
 def searcher_stats(searcher: Searcher) -> LatentStats:
     """The whole-store statistics a searcher was built with."""
     return LatentStats(searcher.scale, searcher.doc_freq, searcher.active_freq)
@@ -216,9 +243,10 @@ def search_store(
         latents = chosen["latent"].to_numpy()
         weights = np.clip(chosen["similarity"].to_numpy(), 0.0, None) ** SEARCH_WEIGHT_POWER
     if store.lazy:
-        from ..store.sharded import restricted_view
+        from ..store.sharded import rows_view
 
-        store = restricted_view(store, latents, progress=progress)
+        best = sharded_top_rows(store, searcher.scale, latents, weights, max(o.top, o.rerank or 0))
+        store = rows_view(store, best, progress=progress)
         searcher = Searcher(store.matrix, searcher_stats(searcher))
     rows, scores = searcher.top(latents, weights, max(o.top, o.rerank or 0))
     frame = results_frame(store, searcher, rows, scores, latents, weights, labels)

@@ -214,31 +214,28 @@ def column_data(store, progress: bool = False):
     return ColumnData(store.matrix)
 
 
-def restricted_view(store, latents, thresholds=None, progress: bool = False):
-    """A view of ``store`` whose matrix keeps only the entries of ``latents`` (same shape, same
-    latent ids, same rows; spans aligned), and of those only the values above ``thresholds``
-    (aligned with ``latents``; default: all), read shard by shard: analyses that look at a few
-    latents work on it unchanged, in memory proportional to those entries."""
+def filtered_view(store, keep, desc: str | None = None, visit=None):
+    """A view of ``store`` (same shape, rows and latent ids; spans aligned) holding only the
+    entries ``keep(block) -> bool mask`` selects, read shard by shard; ``visit(block)`` sees
+    every block on the way (for counts made in the same pass). Analyses that look at a few
+    latents or rows work on it unchanged, in memory proportional to what it holds."""
     import copy
 
-    latents = np.asarray(latents, dtype=np.int64)
-    floor = np.full(store.d_sae, np.inf, dtype=np.float32)  # +inf: latent not kept
-    floor[latents] = -np.inf if thresholds is None else np.asarray(thresholds, np.float32)
-    keep = floor < np.inf
+    from .reader import concat_or_empty
+
     indptrs, indices, values, spans = [np.zeros(1, np.int64)], [], [], []
     offset = 0
-    desc = f"reading {int(keep.sum())} latents ({store.folder.name})" if progress else None
     for block in iter_blocks(store, desc):
+        if visit is not None:
+            visit(block)
         m = block.matrix
-        mask = m.data > floor[m.indices]
+        mask = keep(block)
         kept = np.concatenate([[0], np.cumsum(mask, dtype=np.int64)])[m.indptr]
         indptrs.append(kept[1:] + offset)
         offset += int(kept[-1])
         indices.append(m.indices[mask])
         values.append(m.data[mask])
         spans.append(block.spans[mask])
-    from .reader import concat_or_empty
-
     matrix = sp.csr_matrix(
         (
             concat_or_empty(values, np.float32, (0,)),
@@ -251,8 +248,60 @@ def restricted_view(store, latents, thresholds=None, progress: bool = False):
     view.__dict__.pop("peak_starts", None)
     view.__dict__["_loaded"] = (matrix, concat_or_empty(spans, np.int32, (0, 2)))
     view.lazy = False
-    view.restricted_to = np.flatnonzero(keep)
     return view
+
+
+def restricted_view(store, latents, thresholds=None, progress: bool = False):
+    """A :func:`filtered_view` with the entries of ``latents`` above ``thresholds`` (aligned
+    with ``latents``; default: all their entries)."""
+    latents = np.asarray(latents, dtype=np.int64)
+    floor = np.full(store.d_sae, np.inf)  # +inf: latent not kept; float64 like analyses' tau
+    floor[latents] = -np.inf if thresholds is None else np.asarray(thresholds, np.float64)
+    desc = f"reading {len(latents)} latents ({store.folder.name})" if progress else None
+    view = filtered_view(store, lambda block: block.matrix.data > floor[block.matrix.indices], desc)
+    view.restricted_to = np.flatnonzero(floor < np.inf)
+    return view
+
+
+def entry_rows(block: Block) -> np.ndarray:
+    """The store row of every entry of ``block``."""
+    m = block.matrix
+    return np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr)) + block.lo
+
+
+def rows_view(store, rows, visit=None, progress: bool = False):
+    """A :func:`filtered_view` with every entry of the documents ``rows``."""
+    wanted = np.unique(np.asarray(rows, dtype=np.int64))
+    desc = f"reading {len(wanted)} documents ({store.folder.name})" if progress else None
+    return filtered_view(store, lambda block: np.isin(entry_rows(block), wanted), desc, visit)
+
+
+class TopRows:
+    """The ``top`` highest entries of each of some latents above their thresholds, gathered
+    block by block (ties: earlier rows first); ``rows()`` are where they are."""
+
+    def __init__(self, d_sae: int, latents, thresholds, top: int) -> None:
+        self.floor = np.full(d_sae, np.inf)
+        self.floor[np.asarray(latents, np.int64)] = np.asarray(thresholds, np.float64)
+        self.top = top
+        empty = np.zeros(0, np.int64)
+        self.best = (empty, empty, np.zeros(0, np.float32))
+
+    def add(self, block: Block) -> None:
+        """Take in one block."""
+        m = block.matrix
+        pick = m.data > self.floor[m.indices]
+        merged = [
+            np.concatenate([self.best[0], m.indices[pick].astype(np.int64)]),
+            np.concatenate([self.best[1], entry_rows(block)[pick]]),
+            np.concatenate([self.best[2], m.data[pick]]),
+        ]
+        latent, row, value, _, _ = _best_per_latent(*merged, np.zeros(len(merged[0])), self.top)
+        self.best = (latent, row, value)
+
+    def rows(self) -> np.ndarray:
+        """The rows holding the entries kept."""
+        return np.unique(self.best[1])
 
 
 def _best_per_latent(latent, row, value, entry, top: int):
