@@ -12,6 +12,7 @@ from saetools.analyses.grouping import (
     assign_groups,
     cluster_similar,
     latent_similarity,
+    similarity_from_counts,
     union_active,
 )
 from tests.corpora import bbc_documents
@@ -44,6 +45,29 @@ def test_similarity_counts_only_agreement_at_the_same_place():
     # thresholds decide activity
     assert union_active(a, [0, 3], [0.5, 0.5]).tolist() == [True, True, True, True]
     assert union_active(a, [0, 3], [0.5, 2.0]).tolist() == [True, True, False, False]
+
+
+def test_similarity_from_counts_equals_the_similarity_of_the_matrices():
+    rng = np.random.default_rng(4)
+    values = [rng.random((60, 12)) * (rng.random((60, 12)) < 0.4) for _ in range(2)]
+    a, b = (sp.csr_matrix(v.astype(np.float32)) for v in values)
+    starts = [rng.integers(0, 200, (60, 12)) for _ in range(2)]
+    peaks_a, peaks_b = (
+        sp.csr_matrix(np.where(v > 0, p + 1, 0).astype(np.float64))
+        for v, p in zip(values, starts, strict=True)
+    )
+    latents, tau = np.array([3, 0, 7, 5, 11]), np.array([0.2, 0.5, 0.1, 0.3, 0.6])
+    expected = latent_similarity(a, b, latents, tau, peaks_a, peaks_b, chars=40, floor=0.1)
+    active = [v[:, latents] > tau for v in values]
+    near = [np.abs(p[:, latents][:, :, None] - p[:, latents][:, None, :]) <= 40 for p in starts]
+    sizes = sum(x.sum(0) for x in active)
+    both = sum(x.T.astype(int) @ x.astype(int) for x in active)
+    together = sum(
+        np.einsum("di,dj,dij->ij", x * 1, x * 1, n * 1) for x, n in zip(active, near, strict=True)
+    )
+    got = similarity_from_counts(latents, sizes, both, together, 0.1)
+    assert np.array_equal(got, expected)
+    assert 0 < (got[np.triu_indices(5, 1)] > 0).sum() < 10  # some pairs similar, not all
 
 
 def test_only_significant_latents_of_one_direction_are_grouped():
