@@ -105,6 +105,7 @@ def docs_table(path: Path, prefix: str, n: int) -> None:
 def build_store(folder: Path, template: dict, parts: list[tuple[list[Path], list[int], int, str]]):
     """A store whose shards hard-link the given base shards, cycled: ``parts`` are
     (base files, their entry counts, documents, id prefix), in row order."""
+    from saetools.store.docs_table import concat_tables
     from saetools.store.manifest import write_json_atomic
 
     if folder.exists():
@@ -123,17 +124,9 @@ def build_store(folder: Path, template: dict, parts: list[tuple[list[Path], list
     for _, _, n, prefix in parts:
         docs_table(folder / f"docs-{prefix}.parquet", prefix, n)
         tables.append(folder / f"docs-{prefix}.parquet")
-    if len(tables) == 1:
-        tables[0].rename(folder / "docs.parquet")
-    else:
-        import pyarrow.parquet as pq
-
-        with pq.ParquetWriter(folder / "docs.parquet", pq.read_schema(tables[0])) as writer:
-            for table in tables:
-                file = pq.ParquetFile(table)
-                for group in range(file.num_row_groups):
-                    writer.write_table(file.read_row_group(group))
-                table.unlink()
+    concat_tables(tables, folder / "docs.parquet")
+    for table in tables:
+        table.unlink()
     manifest = dict(template)
     source = {**template["source"], "name": folder.name, "docs_hash": f"synthetic-{row}"}
     manifest.update(

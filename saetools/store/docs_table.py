@@ -141,6 +141,20 @@ def _number_ids_by_line(path: Path, source: str) -> str:
     return docs_hash
 
 
+def concat_tables(paths, out: Path) -> None:
+    """Write the document tables ``paths`` one after another as one table at ``out``, a row
+    group at a time (a merge of stores of any size)."""
+    import pyarrow.parquet as pq
+
+    schema = _schema()
+    with pq.ParquetWriter(out, schema) as writer:
+        for path in paths:
+            file = pq.ParquetFile(path)
+            for group in range(file.num_row_groups):
+                part = file.read_row_group(group, columns=schema.names)
+                writer.write_table(part.cast(schema))
+
+
 def spool_corpus(corpus: Corpus, path: Path) -> SpooledDocs:
     """The document table of a corpus already read into memory (its ids are final)."""
     table = _TableWriter(path, corpus.source)

@@ -14,8 +14,6 @@ import os
 import shutil
 from pathlib import Path
 
-import pandas as pd
-
 from ..errors import SaetoolsError
 from .manifest import MANIFEST, write_json_atomic
 
@@ -30,7 +28,7 @@ def _link_or_copy(source: Path, target: Path) -> None:
 def merge_stores(stores, out: str | Path, *, overwrite: bool = False) -> Path:
     """Write the stores ``stores`` (open :class:`~saetools.store.Store` objects, all complete
     and comparable) as one store at ``out``; returns its folder."""
-    from .docs_table import DOCS_ROW_GROUP
+    from .docs_table import concat_tables
     from .reader import Store, write_top_examples
 
     stores = list(stores)
@@ -62,8 +60,7 @@ def merge_stores(stores, out: str | Path, *, overwrite: bool = False) -> Path:
             nnz += int(shard["nnz"])
         offset += len(store)
         digest.update(str(store.manifest["source"].get("docs_hash")).encode() + b"\0")
-    docs = pd.concat([s.docs for s in stores], ignore_index=True)
-    docs.to_parquet(tmp / "docs.parquet", index=False, row_group_size=DOCS_ROW_GROUP)
+    concat_tables([s.folder / "docs.parquet" for s in stores], tmp / "docs.parquet")
     manifest = {
         **{key: first.manifest[key] for key in first.manifest if key not in ("shards", "source")},
         "source": {
