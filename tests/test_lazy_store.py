@@ -51,7 +51,26 @@ def assert_not_loaded(*stores):
         assert "_loaded" not in store.__dict__ and "docs" not in store.__dict__
 
 
-def test_diff_of_lazy_stores_equals_the_in_memory_diff(stores):
+@pytest.fixture
+def refuse_whole_reads(stores, monkeypatch):
+    """Reading a lazy store's whole matrix or document table (views made of it included)
+    fails the test; the in-memory stores are loaded before."""
+    from saetools.store import reader, verify
+
+    for store in stores:
+        assert len(store.docs) and store.matrix.nnz
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a whole matrix or document table was read")
+
+    loaded = reader.Store._load
+    monkeypatch.setattr(
+        reader.Store, "_load", lambda self: refuse() if self.lazy_docs else loaded(self)
+    )
+    monkeypatch.setattr(verify, "read_docs", refuse)
+
+
+def test_diff_of_lazy_stores_equals_the_in_memory_diff(stores, refuse_whole_reads):
     a, b = stores
     la, lb = lazy(a), lazy(b)
     for by in ("property", "latent"):
@@ -65,7 +84,7 @@ def test_diff_of_lazy_stores_equals_the_in_memory_diff(stores):
     assert_not_loaded(la, lb)
 
 
-def test_npmi_pairs_of_a_lazy_store_equal_the_in_memory_pairs(stores):
+def test_npmi_pairs_of_a_lazy_store_equal_the_in_memory_pairs(stores, refuse_whole_reads):
     a, _ = stores
     la = lazy(a)
     for options in ({}, {"passage_chars": 0}, {"max_label_similarity": 1.0, "min_support": 3}):
@@ -76,7 +95,7 @@ def test_npmi_pairs_of_a_lazy_store_equal_the_in_memory_pairs(stores):
     assert_not_loaded(la)
 
 
-def test_search_of_a_lazy_store_equals_the_in_memory_search(stores):
+def test_search_of_a_lazy_store_equals_the_in_memory_search(stores, refuse_whole_reads):
     _, b = stores
     lb = lazy(b)
     for query, like in (("sport", None), (None, "Please let me know if you have questions.")):

@@ -47,10 +47,14 @@ class Store:
             )
         check_files(self.folder, self.manifest)
         self.lazy = self.manifest["nnz"] > IN_MEMORY_MAX_ENTRIES if lazy is None else lazy
+        self.lazy_docs = self.lazy
 
     lazy: bool = False
     """Analyse shard by shard (:mod:`saetools.store.sharded`) instead of loading
     :attr:`matrix`: set for stores above ``IN_MEMORY_MAX_ENTRIES`` entries."""
+    lazy_docs: bool = False
+    """Read document texts and ids by row group instead of loading ``docs.parquet`` whole: a
+    lazy store and the views made of it."""
     restricted_to: np.ndarray | None = None
     """In a view from :func:`~saetools.store.sharded.restricted_view`: the latents it holds."""
 
@@ -199,7 +203,7 @@ class Store:
 
     def _doc_values(self, column: str, rows) -> list:
         rows = np.asarray(rows, dtype=np.int64)
-        if "docs" in self.__dict__ or not self.lazy:
+        if "docs" in self.__dict__ or not self.lazy_docs:
             return self.docs[column].to_numpy()[rows].tolist()
         return self._doc_column(column).take(rows)  # only the row groups holding the rows
 
