@@ -168,6 +168,8 @@ def test_column_statistics_are_saved_once_and_recomputed_when_stale(stores):
     assert np.array_equal(columns.entries(), np.bincount(b.matrix.indices, minlength=b.d_sae))
     tau = 0.5 * expected.max()
     assert np.array_equal(columns.counts_above(tau), expected.counts_above(tau))
+    assert np.array_equal(columns.active_counts(0.5), expected.counts_above(tau))
+    assert "active@0.5" in sharded.read_column_stats(b)  # a second query skips that pass
     path = b.folder / sharded.COLUMN_STATS
     assert sharded.read_column_stats(b) is not None
     path.write_bytes(b"damaged")

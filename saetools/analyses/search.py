@@ -37,9 +37,8 @@ def sharded_stats(store) -> LatentStats:
     from ..store.sharded import ShardedColumns
 
     columns = ShardedColumns(store)
-    scale = columns.max()
-    active = columns.counts_above(DEFAULT_RHO * scale)
-    return LatentStats(scale, columns.entries(), active / max(len(store), 1))
+    active = columns.active_counts(DEFAULT_RHO)
+    return LatentStats(columns.max(), columns.entries(), active / max(len(store), 1))
 
 
 class Searcher:

@@ -149,6 +149,17 @@ class ShardedColumns:
             self._first_pass()
         return self._entries
 
+    def active_counts(self, rho: float) -> np.ndarray:
+        """:meth:`counts_above` ``rho`` times each column's maximum, saved with the column
+        statistics (a second query of the store skips the pass)."""
+        name = f"active@{rho!r}"
+        saved = read_column_stats(self.store) or {}
+        if name not in saved:
+            saved[name] = self.counts_above(rho * self.max())
+            if "max" in saved:
+                write_column_stats(self.store, saved)
+        return saved[name]
+
     def counts_above(self, thresholds: np.ndarray | float) -> np.ndarray:
         """Per column, the number of rows whose value exceeds the column's threshold."""
         import torch
@@ -182,7 +193,9 @@ def read_column_stats(store) -> dict[str, np.ndarray] | None:
         with safe_open(str(path), framework="np") as fh:
             if (fh.metadata() or {}).get("key") != _stats_key(store):
                 return None
-            stats = {name: fh.get_tensor(name) for name in ("max", "sums", "squares", "entries")}
+            stats = {name: fh.get_tensor(name) for name in fh.keys()}
+        if not {"max", "sums", "squares", "entries"} <= stats.keys():
+            return None
     except Exception:  # noqa: BLE001 - a damaged cache is recomputed
         return None
     if any(len(v) != store.d_sae for v in stats.values()):
