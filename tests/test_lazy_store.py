@@ -162,7 +162,9 @@ def test_a_restricted_view_holds_only_the_named_latents_above_their_thresholds(s
 def test_column_statistics_are_saved_once_and_recomputed_when_stale(stores):
     _, b = stores
     columns = sharded.ShardedColumns(lazy(b))
-    expected = saetools.store.activity.ColumnData(b.matrix)
+    from saetools.store.activity import ColumnData
+
+    expected = ColumnData(b.matrix)
     assert np.array_equal(columns.max(), expected.max())
     assert np.allclose(columns.moments()[0], expected.moments()[0])
     assert np.array_equal(columns.entries(), np.bincount(b.matrix.indices, minlength=b.d_sae))
