@@ -21,6 +21,7 @@ from .helpers import random_sae, write_jsonl
 SPOOL_AND_READ = """
 import json, resource, sys
 from pathlib import Path
+import pyarrow.parquet  # its import is not the reading's memory
 from saetools.corpus import stream_corpus
 from saetools.store.docs_table import TextColumn, spool_documents
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -62,7 +63,7 @@ def test_reading_a_200_mb_jsonl_into_a_store_table_uses_bounded_memory(tmp_path)
     assert got_large["chars"] == sum(len(f"{k} ") + 490 for k in range(n_large))
     # four times the input, not more memory: a row group at a time
     assert got_large["grew_mib"] < got_small["grew_mib"] + 40
-    assert got_large["grew_mib"] < 150, got_large
+    assert got_large["grew_mib"] < 0.75 * large.stat().st_size / 2**20, got_large
 
 
 def test_a_streamed_table_holds_what_read_corpus_reads(tmp_path):

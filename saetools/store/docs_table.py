@@ -14,7 +14,7 @@ import numpy as np
 
 from ..corpus import Corpus, CorpusStream, finish_reading, warn_repeated_ids
 
-DOCS_ROW_GROUP = 65536
+DOCS_ROW_GROUP = 16384
 """Rows per row group of ``docs.parquet``: encoding and lazy stores read texts by group."""
 
 
