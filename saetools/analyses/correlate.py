@@ -286,6 +286,40 @@ def both_active_rows(
     return rows[np.argsort(-strength[rows], kind="stable")][:n].tolist()
 
 
+def sharded_both_active_rows(store, pairs, rho: float, n: int) -> list[list[int]]:
+    """:func:`both_active_rows` of each latent pair of a store read shard by shard (same
+    thresholds, strengths and order, in float32 as there)."""
+    from ..store.sharded import ShardedColumns, entry_rows, iter_blocks
+
+    latents = np.unique(np.asarray(pairs, dtype=np.int64).reshape(-1))
+    scale = ShardedColumns(store).max().astype(np.float32)  # the stored float32 maxima
+    floor = np.full(store.d_sae, np.inf, dtype=np.float32)
+    floor[latents] = [rho * s if s > 0 else np.inf for s in scale[latents]]
+    best = [(np.zeros(0, np.int64), np.zeros(0, np.float32)) for _ in pairs]
+    for block in iter_blocks(store):
+        m = block.matrix
+        on = m.data > floor[m.indices]
+        ids, rows, values = m.indices[on], entry_rows(block)[on], m.data[on]
+        order = np.lexsort((rows, ids))
+        ids, rows, values = ids[order], rows[order], values[order]
+        for k, (a, b) in enumerate(pairs):
+            lo_a, hi_a = np.searchsorted(ids, [a, a + 1])
+            lo_b, hi_b = np.searchsorted(ids, [b, b + 1])
+            both, at_a, at_b = np.intersect1d(
+                rows[lo_a:hi_a], rows[lo_b:hi_b], assume_unique=True, return_indices=True
+            )
+            if not len(both):
+                continue
+            strength = np.minimum(
+                values[lo_a:hi_a][at_a] / scale[a], values[lo_b:hi_b][at_b] / scale[b]
+            )
+            kept_rows = np.concatenate([best[k][0], both])
+            kept = np.concatenate([best[k][1], strength])
+            pick = np.lexsort((kept_rows, -kept))[:n]
+            best[k] = (kept_rows[pick], kept[pick])
+    return [rows.tolist() for rows, _ in best]
+
+
 __all__ = [
     "correlate_matrices",
     "column_indicators",
@@ -300,15 +334,16 @@ def pair_examples(store_x, store_y, frame: pd.DataFrame, rho: float, n: int = 2)
     snippet around each latent's peak (``snippet_a`` in X's text, ``snippet_b`` in Y's)."""
     from ..text import snippet
 
+    pairs = list(zip(frame["latent_a"].astype(int), frame["latent_b"].astype(int), strict=True))
     if store_x.lazy and store_y is store_x:
-        from ..store.sharded import ShardedColumns, restricted_view
+        from ..store.sharded import rows_view
 
-        latents = np.unique(np.r_[frame["latent_a"], frame["latent_b"]].astype(np.int64))
-        scale = ShardedColumns(store_x).max()[latents]
-        store_x = store_y = restricted_view(store_x, latents, rho * scale)
+        found = sharded_both_active_rows(store_x, pairs, rho, n)
+        store_x = store_y = rows_view(store_x, np.concatenate([[], *found]).astype(np.int64))
+    else:
+        found = [both_active_rows(store_x.matrix, store_y.matrix, a, b, rho, n) for a, b in pairs]
     out = []
-    for a, b in zip(frame["latent_a"], frame["latent_b"], strict=True):
-        rows = both_active_rows(store_x.matrix, store_y.matrix, int(a), int(b), rho, n)
+    for (a, b), rows in zip(pairs, found, strict=True):
         texts_x, texts_y, ids = store_x.texts(rows), store_y.texts(rows), store_x.ids(rows)
         examples = []
         for k, row in enumerate(rows):
