@@ -138,24 +138,23 @@ def test_examples_written_shard_by_shard_are_each_latents_top_documents(stores):
     pd.testing.assert_frame_equal(sharded.top_entries(a, 20), a.examples)
 
 
-def test_a_restricted_view_holds_only_the_named_latents_above_their_thresholds(stores):
+def test_a_rows_view_holds_every_entry_of_the_named_documents_and_nothing_else(stores):
     a, _ = stores
-    latents = np.array([3, 100, 2000])
-    tau = np.array([0.0, 1.0, 0.5])
-    view = sharded.restricted_view(a, latents, tau)
-    full = a.matrix.tocsc()
-    kept = 0
-    for j, t in zip(latents, tau, strict=True):
-        column = full[:, j].toarray().ravel()
-        expected = np.where(column > t, column, 0)
-        assert np.array_equal(view.matrix[:, j].toarray().ravel(), expected)
-        kept += int((expected > 0).sum())
-        for row in np.flatnonzero(expected)[:5]:
-            assert view.span(row, j) == a.span(row, j)
-    assert view.matrix.nnz == kept < a.matrix.nnz / 100
-    assert view.texts([4, 2]) == [a.docs["text"][4], a.docs["text"][2]]
-    rows = [70, 3, 40, 3, 17]  # across row groups, repeated, out of order
-    assert lazy(a).texts(rows) == a.docs["text"].to_numpy()[rows].tolist()
+    rows = [70, 3, 40, 3, 17]  # across shards and row groups, repeated, out of order
+    seen = []
+    view = sharded.rows_view(lazy(a), rows, visit=lambda block: seen.append(block.lo))
+    assert seen == [shard["rows"][0] for shard in a.manifest["shards"]]  # one pass
+    assert view.matrix.shape == a.matrix.shape
+    for row in range(len(a)):
+        got, want = view.matrix[row], a.matrix[row]
+        if row in rows:
+            assert np.array_equal(got.indices, want.indices)
+            assert np.array_equal(got.data, want.data)
+            for j in want.indices[:5]:
+                assert view.span(row, j) == a.span(row, j)
+        else:
+            assert got.nnz == 0
+    assert view.texts(rows) == a.docs["text"].to_numpy()[rows].tolist()
     assert lazy(a).ids(rows) == a.docs["id"].astype(str).to_numpy()[rows].tolist()
 
 

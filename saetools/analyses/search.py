@@ -45,7 +45,7 @@ class Searcher:
     """Precomputed column-major, scale-normalised activations of a store for fast queries.
 
     ``stats`` (of the whole store) lets ``matrix`` hold only the entries of the latents a
-    query uses (a view from :func:`~saetools.store.sharded.restricted_view`)."""
+    query looks at (a view from :func:`~saetools.store.sharded.rows_view`)."""
 
     def __init__(self, matrix: sp.csr_matrix, stats: LatentStats | None = None) -> None:
         self.n_docs, self.n_latents = matrix.shape

@@ -55,8 +55,6 @@ class Store:
     lazy_docs: bool = False
     """Read document texts and ids by row group instead of loading ``docs.parquet`` whole: a
     lazy store and the views made of it."""
-    restricted_to: np.ndarray | None = None
-    """In a view from :func:`~saetools.store.sharded.restricted_view`: the latents it holds."""
 
     def __len__(self) -> int:
         return len(self.docs) if "docs" in self.__dict__ else int(self.manifest["n_docs"])

@@ -2,9 +2,10 @@
 
 A store too large to hold as one matrix (16 bytes per entry in memory) is read shard by shard:
 per-latent statistics (:class:`ShardedColumns`, the same reductions as
-:class:`~saetools.store.activity.ColumnData`), a view that keeps only some latents' entries
-(:func:`restricted_view`, for the few latents an analysis looks at closely), and each latent's
-top documents (:func:`top_entries`). Every result equals the in-memory one (tested).
+:class:`~saetools.store.activity.ColumnData`), views that keep only some documents
+(:func:`rows_view`, for the few an analysis shows), the best rows of some latents
+(:class:`TopRows`), and each latent's top documents (:func:`top_entries`). Every result equals
+the in-memory one (tested).
 """
 
 from __future__ import annotations
@@ -261,18 +262,6 @@ def filtered_view(store, keep, desc: str | None = None, visit=None):
     view.__dict__.pop("peak_starts", None)
     view.__dict__["_loaded"] = (matrix, concat_or_empty(spans, np.int32, (0, 2)))
     view.lazy = False
-    return view
-
-
-def restricted_view(store, latents, thresholds=None, progress: bool = False):
-    """A :func:`filtered_view` with the entries of ``latents`` above ``thresholds`` (aligned
-    with ``latents``; default: all their entries)."""
-    latents = np.asarray(latents, dtype=np.int64)
-    floor = np.full(store.d_sae, np.inf)  # +inf: latent not kept; float64 like analyses' tau
-    floor[latents] = -np.inf if thresholds is None else np.asarray(thresholds, np.float64)
-    desc = f"reading {len(latents)} latents ({store.folder.name})" if progress else None
-    view = filtered_view(store, lambda block: block.matrix.data > floor[block.matrix.indices], desc)
-    view.restricted_to = np.flatnonzero(floor < np.inf)
     return view
 
 
