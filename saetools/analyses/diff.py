@@ -268,7 +268,7 @@ def _grouped_shard_by_shard(
     together = np.zeros_like(both)
     tops = []
     for store in (store_a, store_b):
-        top = TopRows(d_sae, head["latent"], head["threshold"], max(examples, 1))
+        top = TopRows(d_sae, max(examples, 1), head["latent"], head["threshold"])
 
         def pieces(store=store, top=top):
             desc = f"grouping ({store.folder.name})" if progress else None

@@ -279,31 +279,55 @@ def rows_view(store, rows, visit=None, progress: bool = False):
 
 
 class TopRows:
-    """The ``top`` highest entries of each of some latents above their thresholds, gathered
-    block by block (ties: earlier rows first); ``rows()`` are where they are."""
+    """The ``top`` highest entries of each latent (of ``latents`` only, and above their
+    ``thresholds``, when given), gathered block by block; ties go to the earlier row. Once a
+    latent has ``top`` entries, only larger values are looked at again."""
 
-    def __init__(self, d_sae: int, latents, thresholds, top: int) -> None:
-        self.floor = np.full(d_sae, np.inf)
-        self.floor[np.asarray(latents, np.int64)] = np.asarray(thresholds, np.float64)
+    def __init__(self, d_sae: int, top: int, latents=None, thresholds=None) -> None:
+        if latents is None:
+            self.floor = np.full(d_sae, -np.inf)
+        else:
+            self.floor = np.full(d_sae, np.inf)  # +inf: latent not followed
+            self.floor[np.asarray(latents, np.int64)] = np.asarray(thresholds, np.float64)
         self.top = top
         empty = np.zeros(0, np.int64)
-        self.best = (empty, empty, np.zeros(0, np.float32))
+        self.best = (empty, empty, np.zeros(0, np.float32), np.zeros((0, 2), np.int32), empty)
 
     def add(self, block: Block) -> None:
         """Take in one block."""
         m = block.matrix
-        pick = m.data > self.floor[m.indices]
+        pick = m.data > self.floor[m.indices]  # an equal value in a later row never enters
+        latent, row, value, spans, _ = self.best
         merged = [
-            np.concatenate([self.best[0], m.indices[pick].astype(np.int64)]),
-            np.concatenate([self.best[1], entry_rows(block)[pick]]),
-            np.concatenate([self.best[2], m.data[pick]]),
+            np.concatenate([latent, m.indices[pick].astype(np.int64)]),
+            np.concatenate([row, entry_rows(block)[pick]]),
+            np.concatenate([value, m.data[pick]]),
         ]
-        latent, row, value, _, _ = _best_per_latent(*merged, np.zeros(len(merged[0])), self.top)
-        self.best = (latent, row, value)
+        spans = np.concatenate([spans, block.spans[pick]])
+        entry = np.arange(len(merged[0]), dtype=np.int64)
+        latent, row, value, entry, rank = _best_per_latent(*merged, entry, self.top)
+        self.best = (latent, row, value, spans[entry], rank)
+        full = rank == self.top - 1
+        self.floor[latent[full]] = value[full]
 
     def rows(self) -> np.ndarray:
         """The rows holding the entries kept."""
         return np.unique(self.best[1])
+
+    def frame(self) -> pd.DataFrame:
+        """``latent``, ``rank``, ``row``, ``value``, ``start``, ``end`` of the entries kept,
+        by latent, then rank."""
+        latent, row, value, spans, rank = self.best
+        return pd.DataFrame(
+            {
+                "latent": latent.astype(np.int32),
+                "rank": rank.astype(np.int32),
+                "row": row.astype(np.int64),
+                "value": value.astype(np.float32),
+                "start": spans[:, 0].astype(np.int32),
+                "end": spans[:, 1].astype(np.int32),
+            }
+        )
 
 
 def _best_per_latent(latent, row, value, entry, top: int):
@@ -322,35 +346,7 @@ def top_entries(store, top: int, progress: bool = False) -> pd.DataFrame:
     """For every latent, its ``top`` highest-activating documents (ties: earlier rows first):
     ``latent``, ``rank``, ``row``, ``value``, ``start``, ``end``, one shard in memory at a
     time."""
-    empty = np.zeros(0, np.int64)
-    best = (empty, empty, np.zeros(0, np.float32), np.zeros((0, 2), np.int32), empty)
-    floor = np.full(store.d_sae, -np.inf, dtype=np.float32)  # the top-th value so far
-    desc = f"top examples ({store.folder.name})" if progress else None
-    for block in iter_blocks(store, desc):
-        m = block.matrix
-        rows = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr)) + block.lo
-        latents = m.indices.astype(np.int64)
-        pick = m.data > floor[latents]  # an equal value in a later row never enters the top
-        spans = block.spans[pick]
-        merged = [
-            np.concatenate([best[0], latents[pick]]),
-            np.concatenate([best[1], rows[pick]]),
-            np.concatenate([best[2], m.data[pick]]),
-            np.concatenate([best[3], spans]),
-        ]
-        entry = np.arange(len(merged[0]), dtype=np.int64)
-        latent, row, value, entry, rank = _best_per_latent(*merged[:3], entry, top)
-        best = (latent, row, value, merged[3][entry], rank)
-        full = latent[rank == top - 1]
-        floor[full] = value[rank == top - 1]
-    latent, row, value, spans, rank = best
-    return pd.DataFrame(
-        {
-            "latent": latent.astype(np.int32),
-            "rank": rank.astype(np.int32),
-            "row": row.astype(np.int64),
-            "value": value.astype(np.float32),
-            "start": spans[:, 0].astype(np.int32),
-            "end": spans[:, 1].astype(np.int32),
-        }
-    )
+    best = TopRows(store.d_sae, top)
+    for block in iter_blocks(store, f"top examples ({store.folder.name})" if progress else None):
+        best.add(block)
+    return best.frame()
