@@ -167,7 +167,6 @@ def correlate_sharded(
     kept = counts <= max_freq * n
     counts = np.where(kept, counts, 0)
     floor = np.where(kept, tau, np.inf)
-    window = passage_chars
 
     def active_pieces():
         desc = f"pairs ({store.folder.name})" if progress else None
@@ -188,7 +187,7 @@ def correlate_sharded(
         out = np.zeros(len(left), dtype=bool)
         if filtering:
             out |= label_index.pair_similarity(left, right) > max_label_similarity
-        if window is not None:
+        if passage_chars is not None:
             lo, joint, near = current["block"]
             share = near[left - lo, right] / np.maximum(joint[left - lo, right], 1)
             pairs = zip(left.tolist(), right.tolist(), strict=True)
@@ -197,7 +196,7 @@ def correlate_sharded(
         return out
 
     def blocks():
-        for lo, joint, near in sharded_pair_counts(active_pieces, store.d_sae, window):
+        for lo, joint, near in sharded_pair_counts(active_pieces, store.d_sae, passage_chars):
             current["block"] = (lo, joint, near)
             yield lo, joint
 
@@ -208,10 +207,10 @@ def correlate_sharded(
         n,
         min_support=min_support,
         keep=top,
-        reject=reject if filtering or window is not None else None,
+        reject=reject if filtering or passage_chars is not None else None,
     )
     passage = None
-    if window is not None:
+    if passage_chars is not None:
         passage = np.array([shares[(int(a), int(b))] for a, b in zip(*pairs[:2], strict=True)])
     return _pairs_frame(pairs, counts, counts, labels, labels, label_index, None, passage)
 

@@ -177,8 +177,8 @@ def diff_stores(
     ``by="latent"`` keeps one row per latent, with its ``group``.
 
     Lazy stores (:attr:`saetools.store.Store.lazy`) are counted shard by shard, and only the
-    above-threshold entries of the latents the report groups and shows are then held in
-    memory (:func:`_views_for_report`); the result is the same."""
+    documents that can be examples are then held in memory (:func:`_grouped_shard_by_shard`);
+    the result is the same."""
     from .grouping import assign_groups
 
     if by not in ("property", "latent"):

@@ -111,7 +111,7 @@ class Searcher:
 def sharded_top_rows(store, scale: np.ndarray, latents, weights, n: int) -> np.ndarray:
     """The rows of the ``n`` best scores (:meth:`Searcher.top`) of a store read shard by shard,
     each document's score summed in the same order and precision as in memory."""
-    from ..store.sharded import iter_blocks
+    from ..store.sharded import entry_rows, iter_blocks
 
     latents = np.asarray(latents, dtype=np.int64)
     safe = np.where(scale > 0, scale, 1.0).astype(np.float32)
@@ -122,7 +122,7 @@ def sharded_top_rows(store, scale: np.ndarray, latents, weights, n: int) -> np.n
         m = block.matrix
         pick = chosen[m.indices]
         ids, values = m.indices[pick], m.data[pick]
-        at = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))[pick]
+        at = entry_rows(block)[pick] - block.lo
         out = np.zeros(m.shape[0], dtype=np.float32)
         for j, w in zip(latents, weights, strict=True):
             mine = ids == j
@@ -133,11 +133,6 @@ def sharded_top_rows(store, scale: np.ndarray, latents, weights, n: int) -> np.n
         keep = np.lexsort((rows, -scores))[:n]
         rows, scores = rows[keep], scores[keep]
     return rows
-
-
-def searcher_stats(searcher: Searcher) -> LatentStats:
-    """The whole-store statistics a searcher was built with."""
-    return LatentStats(searcher.scale, searcher.doc_freq, searcher.active_freq)
 
 
 def results_frame(
@@ -222,7 +217,7 @@ def search_store(
             raise SaetoolsError("--steer/--dense search by a query text; drop --like/--rerank")
         return steered_search(store, query, o, device=device, progress=progress)
     labels = labels_of_store(store)
-    if store.lazy:  # whole-store statistics, then only the chosen latents' entries
+    if store.lazy:  # whole-store statistics, then only the best documents' entries
         stats = sharded_stats(store)
         searcher = Searcher(sp.csr_matrix((len(store), store.d_sae), dtype=np.float32), stats)
     else:
@@ -246,7 +241,7 @@ def search_store(
 
         best = sharded_top_rows(store, searcher.scale, latents, weights, max(o.top, o.rerank or 0))
         store = rows_view(store, best, progress=progress)
-        searcher = Searcher(store.matrix, searcher_stats(searcher))
+        searcher = Searcher(store.matrix, stats)
     rows, scores = searcher.top(latents, weights, max(o.top, o.rerank or 0))
     frame = results_frame(store, searcher, rows, scores, latents, weights, labels)
     if o.rerank:
