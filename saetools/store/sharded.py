@@ -93,22 +93,22 @@ class ShardedColumns:
         self.store = store
         self.n_rows, self.n_cols = len(store), store.d_sae
         self.progress = progress
-        self._max: np.ndarray | None = None
-        self._moments: tuple[np.ndarray, np.ndarray] | None = None
-        self._entries: np.ndarray | None = None
 
     def _blocks(self, what: str):
         desc = f"{what} ({self.store.folder.name})" if self.progress else None
         return iter_blocks(self.store, desc)
 
-    def _first_pass(self) -> None:
-        saved = read_column_stats(self.store)
-        if saved is None:
-            saved = self._compute_first_pass()
-            write_column_stats(self.store, saved)
-        self._max = saved["max"].astype(np.float64)
-        self._moments = (saved["sums"], saved["squares"])
-        self._entries = saved["entries"]
+    def _stats(self) -> dict[str, np.ndarray]:
+        """The column statistics: saved beside the shards, and kept on the store object once
+        read or computed (one pass per store, however many analyses ask)."""
+        stats = self.store.__dict__.get("_column_stats")
+        if stats is None:
+            stats = read_column_stats(self.store)
+            if stats is None:
+                stats = self._compute_first_pass()
+                write_column_stats(self.store, stats)
+            self.store.__dict__["_column_stats"] = stats
+        return stats
 
     def _compute_first_pass(self) -> dict[str, np.ndarray]:
         import torch
@@ -134,32 +134,26 @@ class ShardedColumns:
 
     def max(self) -> np.ndarray:
         """Per column maximum of the stored values (0 for empty columns)."""
-        if self._max is None:
-            self._first_pass()
-        return self._max
+        return self._stats()["max"].astype(np.float64)
 
     def moments(self) -> tuple[np.ndarray, np.ndarray]:
         """Per column sum and sum of squares (absent entries count as 0)."""
-        if self._moments is None:
-            self._first_pass()
-        return self._moments
+        stats = self._stats()
+        return stats["sums"], stats["squares"]
 
     def entries(self) -> np.ndarray:
         """Per column, the number of stored entries (documents where it fired at all)."""
-        if self._max is None:
-            self._first_pass()
-        return self._entries
+        return self._stats()["entries"]
 
     def active_counts(self, rho: float) -> np.ndarray:
         """:meth:`counts_above` ``rho`` times each column's maximum, saved with the column
         statistics (a second query of the store skips the pass)."""
+        stats = self._stats()
         name = f"active@{rho!r}"
-        saved = read_column_stats(self.store) or {}
-        if name not in saved:
-            saved[name] = self.counts_above(rho * self.max())
-            if "max" in saved:
-                write_column_stats(self.store, saved)
-        return saved[name]
+        if name not in stats:
+            stats[name] = self.counts_above(rho * self.max())
+            write_column_stats(self.store, stats)
+        return stats[name]
 
     def counts_above(self, thresholds: np.ndarray | float) -> np.ndarray:
         """Per column, the number of rows whose value exceeds the column's threshold."""
