@@ -168,12 +168,12 @@ def hypotheses(
     from .analyses.hypotheses import hypotheses_for_diff
     from .llm import LLMClient
     from .store import open_store
-    from .store.docs_table import TextColumn
+    from .store.docs_table import DocColumn
 
     texts = [None, None]
     if verify:  # read by row group: only the sampled documents' groups
         texts = [
-            TextColumn(open_store(frame.attrs[k]).folder / "docs.parquet")
+            DocColumn(open_store(frame.attrs[k]).folder / "docs.parquet")
             for k in ("store_a", "store_b")
         ]
     return hypotheses_for_diff(

@@ -23,10 +23,10 @@ import json, resource, sys
 from pathlib import Path
 import pyarrow.parquet  # its import is not the reading's memory
 from saetools.corpus import stream_corpus
-from saetools.store.docs_table import TextColumn, spool_documents
+from saetools.store.docs_table import DocColumn, spool_documents
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 docs = spool_documents(stream_corpus(sys.argv[1]), Path(sys.argv[2]))
-texts = TextColumn(docs.path)
+texts = DocColumn(docs.path)
 chars = sum(len(t) for lo in range(0, len(texts), 8192) for t in texts[lo : lo + 8192])
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({"n": docs.n_docs, "chars": chars, "grew_mib": (peak - before) / 1024}))
@@ -83,7 +83,7 @@ def test_a_streamed_table_holds_what_read_corpus_reads(tmp_path):
     assert table["line"].tolist() == [d.line for d in corpus.documents]
     assert (docs.n_docs, docs.skipped_empty) == (len(corpus.documents), 1)
     assert docs.docs_hash == docs_table.hash_documents((d.id, d.text) for d in corpus.documents)
-    texts = docs_table.TextColumn(docs.path)
+    texts = docs_table.DocColumn(docs.path)
     assert texts.file.num_row_groups == 6
     assert texts[5:30] == corpus.texts[5:30] and texts[-1] == corpus.texts[-1]
     assert list(texts) == corpus.texts

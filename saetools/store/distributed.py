@@ -55,7 +55,7 @@ class ShardEncoder:
 
         from ..readers.defaults import reader_from_description
         from ..sae.io import load_sae
-        from .docs_table import TextColumn
+        from .docs_table import DocColumn
 
         torch.set_num_threads(max(threads, 1))
         self.folder = Path(folder)
@@ -63,7 +63,7 @@ class ShardEncoder:
         self.sae = load_sae(sae_path)
         self.min_contribution = min_contribution
         self.dtype = {"float16": np.float16, "float32": np.float32}[value_dtype]
-        self.texts = TextColumn(self.folder / "docs.parquet")  # read by row group
+        self.texts = DocColumn(self.folder / "docs.parquet")  # read by row group
 
     def __call__(self, batch: dict) -> dict:
         """Encode and write the shards of a batch; return their files, rows and counts."""

@@ -230,8 +230,3 @@ class DocColumn(Sequence):
             raise IndexError(index)
         group = self._group_of(index)
         return self._values_of(group)[index - int(self.bounds[group])]
-
-
-def TextColumn(path: str | Path) -> DocColumn:  # noqa: N802 - reads as the sequence it returns
-    """The ``text`` column of a document table, read by row group (:class:`DocColumn`)."""
-    return DocColumn(path, "text")

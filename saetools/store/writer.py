@@ -25,7 +25,7 @@ from ..errors import SaetoolsError
 from ..outputs import default_file_mode
 from ..readers.base import iter_parts
 from ..sae.check import ReconstructionCheck
-from .docs_table import SpooledDocs, TextColumn, spool
+from .docs_table import DocColumn, SpooledDocs, spool
 from .manifest import FORMAT, FORMAT_VERSION, MANIFEST, identity, read_manifest, write_json_atomic
 from .pooling import max_pool, merge_pooled
 from .reader import concat_or_empty
@@ -175,7 +175,7 @@ def encode_corpus(
         finish_store(folder, manifest, cut, reader)
         return folder
 
-    texts = TextColumn(folder / "docs.parquet")
+    texts = DocColumn(folder / "docs.parquet")
     start = manifest["shards"][-1]["rows"][1] if manifest["shards"] else 0
     # progress in tokens, so that it moves within a long document
     bar = tqdm(desc="encoding", unit="tok", unit_scale=True, disable=not progress)
@@ -427,7 +427,7 @@ def _repair(folder, manifest, docs: SpooledDocs, reader, sae, min_contribution, 
     except StoreError:
         os.replace(docs.path, folder / "docs.parquet")
         repaired = True
-    texts = TextColumn(folder / "docs.parquet")
+    texts = DocColumn(folder / "docs.parquet")
     for number, shard in enumerate(manifest["shards"]):
         try:
             read_shard(folder, shard, sae.cfg.d_sae)
