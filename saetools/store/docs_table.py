@@ -22,9 +22,13 @@ def hash_documents(pairs) -> str:
     """Hash of ``(id, text)`` pairs, in order (16 hex digits)."""
     digest = hashlib.sha256()
     for doc_id, text in pairs:
-        digest.update(doc_id.encode("utf-8", "surrogatepass") + b"\0")
-        digest.update(text.encode("utf-8", "surrogatepass") + b"\1")
+        _hash_document(digest, doc_id, text)
     return digest.hexdigest()[:16]
+
+
+def _hash_document(digest, doc_id: str, text: str) -> None:
+    digest.update(doc_id.encode("utf-8", "surrogatepass") + b"\0")
+    digest.update(text.encode("utf-8", "surrogatepass") + b"\1")
 
 
 class SpooledDocs(NamedTuple):
@@ -60,8 +64,7 @@ class _TableWriter:
         self.count = 0
 
     def add(self, doc_id: str, text: str, line: int) -> None:
-        self.digest.update(doc_id.encode("utf-8", "surrogatepass") + b"\0")
-        self.digest.update(text.encode("utf-8", "surrogatepass") + b"\1")
+        _hash_document(self.digest, doc_id, text)
         self.ids.append(doc_id)
         self.lines.append(line)
         self.texts.append(text)
