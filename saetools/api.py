@@ -58,10 +58,10 @@ def train_sae(
     and save it under ``out``. Keywords are :class:`~saetools.sae.config.TrainConfig` fields
     (``latents``, ``k``, ``architecture``, ``epochs``, ...) or :class:`Source` fields (the reader
     and the data's fields); the reader's device is the training device."""
-    from .corpus import plain_chat, read_corpus
+    from .corpus import plain_chat, read_corpus, stream_corpus
     from .outputs import check_output_folder
     from .sae.config import TrainConfig
-    from .sae.fit import train_on_corpus
+    from .sae.fit import train_on_corpus, train_streaming
 
     check_output_folder(out, "--out")
     cfg = merged(config, TrainConfig, kwargs)
@@ -80,6 +80,9 @@ def train_sae(
         chat = getattr(reader(), "render_chat", None)
         return chat(messages) if chat is not None else plain_chat(messages)
 
+    if cfg.tokens:
+        stream = stream_corpus(data, source.field, **source.corpus_options, render=render)
+        return train_streaming(stream, out, reader(), cfg, resume=resume, progress=progress)
     corpus = read_corpus(data, source.field, **source.corpus_options, render=render)
     return train_on_corpus(
         corpus,

@@ -45,8 +45,7 @@ def train(corpus, out, resume, keep_activations, quiet, **kwargs) -> None:
     click.echo(
         f"saved {cfg.architecture} SAE ({cfg.latents} latents) to {out}: FVU {result.fvu:.3f}, "
         f"L0 {result.l0:.1f}, dead {result.dead_fraction:.1%} over "
-        f"{result.sae.cfg.extra['training']['corpus_tokens']:,} tokens, "
-        f"{result.steps} steps"
+        f"{result.tokens:,} tokens, {result.steps} steps"
     )
 
 

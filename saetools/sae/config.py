@@ -25,6 +25,9 @@ class TrainConfig:
     """tie decoder to encoder (relu only)"""
     epochs: float = 4.0
     """passes over the cached activations"""
+    tokens: int | None = None
+    """stream this many tokens: read and train buffer by buffer, no activation cache (epochs
+    ignored)"""
     batch_size: int = 4096
     """tokens per optimisation step"""
     lr: float | None = None
@@ -36,7 +39,7 @@ class TrainConfig:
     sparsity_coeff: float | None = None
     """L1 (relu) or L0 (jumprelu) weight; default per arch"""
     buffer_tokens: int = 1_000_000
-    """activations held in RAM for shuffling"""
+    """activations held in RAM for shuffling (with --tokens: read per buffer)"""
     checkpoint_every: int = 500
     """steps between checkpoints"""
     seed: int = 0

@@ -41,6 +41,40 @@ def train_on_corpus(
     return result
 
 
+def train_streaming(
+    stream, out: str | Path, reader, cfg: TrainConfig, *, resume=False, progress: bool = True
+):
+    """Harvest-and-train ``cfg.tokens`` tokens over ``stream`` (a
+    :class:`saetools.corpus.CorpusStream` or :class:`saetools.corpus.Corpus`): the documents are
+    spooled once to ``out/documents.parquet`` (kept while the run is unfinished, so a resumed run
+    reads the same documents) and read buffer by buffer; returns the
+    :class:`saetools.sae.train.TrainResult`."""
+    import os
+
+    from ..store.docs_table import DocColumn, spool
+    from .stream import ActivationStream, StreamTrainer
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    table = out / "documents.parquet"
+    if not (resume and table.exists()):
+        tmp = out / f".documents-{os.getpid()}.parquet"
+        spool(stream, tmp)
+        os.replace(tmp, table)
+    texts = DocColumn(table)
+    if progress:
+        print(
+            f"reader {reader.name} (layer {reader.layer}, width {reader.d_model}); "
+            f"{len(texts)} documents; streaming {cfg.tokens:,} tokens",
+            file=sys.stderr,
+        )
+    source = ActivationStream(reader, texts, cfg.buffer_tokens)
+    trainer = StreamTrainer(cfg, source, out, reader_info=reader.describe(), progress=progress)
+    result = trainer.train(resume=resume)
+    table.unlink(missing_ok=True)
+    return result
+
+
 def fit_size(texts) -> dict:
     """Training settings sized to the data: about one latent per 20 tokens (~4 characters per
     token), between 1,024 and 8,192 in steps of 256; k 32, 8 epochs."""

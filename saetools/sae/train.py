@@ -118,7 +118,12 @@ def evaluate_sae(sae: SAE, batches, d_sae: int) -> dict[str, float]:
 
 
 class Trainer:
-    """Trains one SAE over an :class:`ActivationCache`, with checkpoints and resume."""
+    """Trains one SAE over an :class:`ActivationCache`, with checkpoints and resume.
+
+    What it asks of its data is in a few methods (:meth:`planned_steps`, :meth:`data_tokens`,
+    :meth:`data_identity`, :meth:`sample`, :meth:`batches`, :meth:`eval_batches`), which
+    :class:`saetools.sae.stream.StreamTrainer` overrides to read activations as it trains.
+    """
 
     def __init__(
         self,
@@ -138,18 +143,13 @@ class Trainer:
             raise SaetoolsError("--latents and --batch-size must be positive")
         if cfg.architecture in ("topk", "batchtopk") and not 1 <= cfg.k <= cfg.latents:
             raise SaetoolsError(f"--k must be in [1, {cfg.latents}], got {cfg.k}")
-        self.steps_per_epoch = cache.steps_per_epoch(cfg.batch_size)
-        if self.steps_per_epoch == 0:
-            raise SaetoolsError(
-                f"only {cache.n_tokens} tokens of activations: fewer than one batch of "
-                f"{cfg.batch_size}; lower --batch-size or add documents"
-            )
-        self.total_steps = max(1, int(round(cfg.epochs * self.steps_per_epoch)))
-        self.dead_tokens = min(cfg.dead_tokens, cache.n_tokens)
+        self.d_model = cache.d_model
+        self.total_steps = self.planned_steps()
+        self.dead_tokens = min(cfg.dead_tokens, self.data_tokens())
         torch.manual_seed(cfg.seed)
         sae_cfg = SAEConfig(
             architecture=cfg.architecture,
-            d_in=cache.d_model,
+            d_in=self.d_model,
             d_sae=cfg.latents,
             k=cfg.k if cfg.architecture in ("topk", "batchtopk") else None,
             tied=cfg.tied,
@@ -175,12 +175,61 @@ class Trainer:
             groups.append({"params": fast, "lr_scale": scale})
         return groups
 
+    # -- the data -------------------------------------------------------------------------
+    def planned_steps(self) -> int:
+        """``epochs`` passes over the cached activations, in steps."""
+        self.steps_per_epoch = self.cache.steps_per_epoch(self.cfg.batch_size)
+        if self.steps_per_epoch == 0:
+            raise SaetoolsError(
+                f"only {self.cache.n_tokens} tokens of activations: fewer than one batch of "
+                f"{self.cfg.batch_size}; lower --batch-size or add documents"
+            )
+        return max(1, int(round(self.cfg.epochs * self.steps_per_epoch)))
+
+    def data_tokens(self) -> int:
+        """Tokens of training data (caps the dead-latent window)."""
+        return self.cache.n_tokens
+
+    def data_identity(self):
+        """What a checkpoint must have been made on to be resumed here."""
+        return self.cache.n_tokens
+
+    def checkpoint_position(self) -> dict | None:
+        """Extra position state saved in checkpoints (none: the step says where)."""
+        return None
+
+    def restore_position(self, position: dict | None) -> None:
+        """Restore :meth:`checkpoint_position` from a checkpoint."""
+
+    def periodic_checkpoint(self) -> bool:
+        """Whether to checkpoint now, after a step."""
+        return self.step % self.cfg.checkpoint_every == 0 and self.step < self.total_steps
+
+    def sample(self, n: int, seed: int) -> torch.Tensor:
+        """``n`` random activation rows (float32), for initialisation and calibration."""
+        return self.cache.sample(n, seed=seed)
+
+    def eval_batches(self):
+        """Batches the final FVU, L0 and dead fraction are measured on (up to 262,144 rows)."""
+        seen = 0
+        for i in range(len(self.cache.shards)):
+            if seen >= 262_144:
+                return
+            shard = self.cache.load_shard(i)
+            for lo in range(0, shard.shape[0], 4096):
+                yield shard[lo : lo + 4096]
+            seen += shard.shape[0]
+
+    def corpus_record(self) -> dict:
+        """What the saved SAE records about its data."""
+        return {"corpus_tokens": self.cache.n_tokens}
+
     # -- initialisation -------------------------------------------------------------------
     @torch.no_grad()
     def initialise(self) -> None:
         """Input scale (mean norm -> sqrt(d_in)) and b_dec at the geometric median of a sample."""
-        sample = self.cache.sample(8192, seed=self.cfg.seed)
-        self.scale = math.sqrt(self.cache.d_model) / float(sample.norm(dim=-1).mean())
+        sample = self.sample(8192, seed=self.cfg.seed)
+        self.scale = math.sqrt(self.d_model) / float(sample.norm(dim=-1).mean())
         self.sae.b_dec.copy_(geometric_median(sample * self.scale).to(self.device))
 
     # -- checkpoints ----------------------------------------------------------------------
@@ -208,7 +257,8 @@ class Trainer:
             "scale": self.scale,
             "config": self.cfg.to_dict(),
             "reader": self.reader_info,
-            "n_tokens": self.cache.n_tokens,
+            "n_tokens": self.data_identity(),
+            "position": self.checkpoint_position(),
         }
         tmp = self.out / "checkpoint.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
@@ -238,7 +288,7 @@ class Trainer:
         current = {
             k: v for k, v in self.cfg.to_dict().items() if k not in ("checkpoint_every", "device")
         }
-        if saved != current or state["n_tokens"] != self.cache.n_tokens:
+        if saved != current or state["n_tokens"] != self.data_identity():
             changed = sorted(k for k in current if saved.get(k) != current[k])
             raise SaetoolsError(
                 f"{folder}: checkpoint was made with other settings "
@@ -263,6 +313,7 @@ class Trainer:
         self.silent = tensors["silent"].to(self.device)
         self.step = int(state["step"])
         self.scale = float(state["scale"])
+        self.restore_position(state.get("position"))
         return True
 
     # -- training -------------------------------------------------------------------------
@@ -335,7 +386,7 @@ class Trainer:
                     json.dumps({"step": self.step, **stats, "aux": float(out.aux_loss.detach())})
                     + "\n"
                 )
-            if self.step % self.cfg.checkpoint_every == 0 and self.step < self.total_steps:
+            if self.periodic_checkpoint():
                 self.save_checkpoint()
         bar.close()
         log.close()
@@ -345,28 +396,16 @@ class Trainer:
         """Fold the scaling in, evaluate on the cached activations, save, drop the checkpoint."""
         self.sae.eval()
         if hasattr(self.sae, "calibrate_threshold"):
-            sample = self.cache.sample(16384, seed=self.cfg.seed + 1).to(self.device)
+            sample = self.sample(16384, seed=self.cfg.seed + 1).to(self.device)
             self.sae.calibrate_threshold(sample * self.scale)
         final = folded_copy(self.sae.cpu(), self.scale)
-        budget = 262_144
-
-        def eval_batches():
-            seen = 0
-            for i in range(len(self.cache.shards)):
-                if seen >= budget:
-                    return
-                shard = self.cache.load_shard(i)
-                for lo in range(0, shard.shape[0], 4096):
-                    yield shard[lo : lo + 4096]
-                seen += shard.shape[0]
-
-        metrics = evaluate_sae(final, eval_batches(), final.cfg.d_sae)
+        metrics = evaluate_sae(final, self.eval_batches(), final.cfg.d_sae)
         final.cfg.extra["training"] = {
             **{k: self.cfg.to_dict()[k] for k in ("epochs", "batch_size", "seed", "architecture")},
             "lr": learning_rate(self.cfg),
             "steps": self.step,
             "tokens_seen": self.step * self.cfg.batch_size,
-            "corpus_tokens": self.cache.n_tokens,
+            **self.corpus_record(),
             "input_scale": self.scale,
             "eval": metrics,
         }
