@@ -68,7 +68,7 @@ def train_streaming(
             f"{len(texts)} documents; streaming {cfg.tokens:,} tokens",
             file=sys.stderr,
         )
-    source = ActivationStream(reader, texts, cfg.buffer_tokens)
+    source = ActivationStream(reader, texts, cfg.buffer_tokens, progress=progress)
     trainer = StreamTrainer(cfg, source, out, reader_info=reader.describe(), progress=progress)
     result = trainer.train(resume=resume)
     table.unlink(missing_ok=True)

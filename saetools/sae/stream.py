@@ -27,7 +27,9 @@ EVAL_TOKENS = 65_536
 class ActivationStream:
     """A reader over a document sequence, producing buffers of token activations on demand."""
 
-    def __init__(self, reader, texts: Sequence[str], buffer_tokens: int = 262_144) -> None:
+    def __init__(
+        self, reader, texts: Sequence[str], buffer_tokens: int = 262_144, progress: bool = False
+    ) -> None:
         if len(texts) == 0:
             raise SaetoolsError("nothing to train on: no documents")
         if buffer_tokens < 1:
@@ -35,6 +37,7 @@ class ActivationStream:
         self.reader, self.texts, self.buffer_tokens = reader, texts, int(buffer_tokens)
         self.chunk = max(1, int(getattr(reader, "chunk_docs", 256)))
         self.d_model = int(reader.d_model)
+        self.progress = progress
         self._identity: dict | None = None
 
     @property
@@ -55,6 +58,11 @@ class ActivationStream:
         doc, passes = int(position["doc"]), int(position["pass"])
         parts: list[torch.Tensor] = []
         rows = 0
+        from tqdm.auto import tqdm
+
+        bar = tqdm(
+            total=min_rows, desc="reading", unit="tok", leave=False, disable=not self.progress
+        )
         rows_at_wrap = None  # rows read when this call last went back to the first document
         while rows < min_rows:
             if doc >= len(self.texts):
@@ -66,7 +74,9 @@ class ActivationStream:
                 if item.acts.shape[0]:
                     parts.append(item.acts.to("cpu"))
                     rows += item.acts.shape[0]
+                    bar.update(item.acts.shape[0])
             doc = hi
+        bar.close()
         after = {"buffer": int(position["buffer"]) + 1, "doc": doc, "pass": passes}
         return torch.cat(parts), after
 
