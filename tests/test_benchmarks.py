@@ -117,3 +117,27 @@ def test_ari_cells_show_a_range_only_when_seeds_differ_at_two_decimals():
     assert cell([0.691, 0.689, 0.6904]) == "0.69"
     assert cell([-0.004, 0.003]) == "0.00"  # no "-0.00", no range of equal values
     assert cell([0.84, 0.86, 0.88]) == "0.86 (0.84 to 0.88)"
+
+
+def test_real_pair_known_differences_are_measured_from_the_texts():
+    from benchmarks.quality.real_pairs import known_differences
+
+    plain = [f"The answer is {i}." for i in range(40)]
+    styled = [f"**Answer:** {i}\n\n1. first\n2. second" for i in range(30)] + plain[:10]
+    known = {k["marker"]: k for k in known_differences(plain, styled)}
+    assert set(known) == {"bold", "numbered list"}
+    assert known["bold"]["direction"] == "B>A"
+    assert known["bold"]["freq_a"] == 0 and known["bold"]["freq_b"] == pytest.approx(0.75)
+    # the same texts on both sides: nothing differs
+    assert known_differences(styled, styled) == []
+
+
+def test_a_latent_fires_on_a_marker_when_most_of_its_peaks_lie_inside_matches():
+    from benchmarks.quality.real_pairs import MARKERS, fires_on_marker
+
+    text = "Sure! **Bold claim** and more text here."
+    inside = {"text": text, "start": text.index("Bold"), "end": text.index("Bold") + 4}
+    outside = {"text": text, "start": text.index("more"), "end": text.index("more") + 4}
+    assert fires_on_marker([inside] * 3 + [outside] * 2, MARKERS["bold"])
+    assert not fires_on_marker([inside] * 2 + [outside] * 3, MARKERS["bold"])
+    assert fires_on_marker([{**inside, "start": 0, "end": 4}] * 3, MARKERS["opener"])

@@ -27,6 +27,7 @@ from benchmarks.quality import (
     fidelity,
     llm_proposer,
     planted_diff,
+    real_pairs,
     retrieval,
     search_apologies,
     steering,
@@ -34,7 +35,7 @@ from benchmarks.quality import (
 )
 from saetools.evaluation import long_documents, short_documents
 
-PARTS = ("short", "long", "retrieval", "fidelity", "clustering", "steering")
+PARTS = ("short", "long", "retrieval", "fidelity", "clustering", "steering", "real")
 EXTRA_PARTS = ("apologies",)  # search on planted apologies; run on request
 
 
@@ -105,6 +106,20 @@ def summary_table(results: dict, command: str, minutes: float) -> list[str]:
             f"{r['method'].replace(' directions', '')} {r['mean']:.2f}" for r in rows[1:]
         )
         lines.append(f"| label fidelity: mean detection F1 | {rows[0]['mean']:.2f} | {others} |")
+        others = ", ".join(
+            f"{r['method'].replace(' directions', '')} {r['chosen_median']:.2f}" for r in rows[1:]
+        )
+        lines.append(
+            f"| label fidelity, chosen labels (peak tokens or keywords): median detection F1 | "
+            f"{rows[0]['chosen_median']:.2f} | {others} |"
+        )
+    if "real" in results:
+        known = [k for r in results["real"] for k in r.known]
+        found = sum(k["found"] is not None for k in known)
+        lines.append(
+            f"| real pairs (AlpacaEval): known differences named in the top "
+            f"{real_pairs.TOP} | {found} of {len(known)} | |"
+        )
     if "clustering" in results:
         topics = results["clustering"].topics
         lines.append(
@@ -224,6 +239,11 @@ def main() -> None:
             )
             sections += search_apologies.markdown(result)
             print("\n".join(search_apologies.markdown(result)))
+        if "real" in parts:
+            result = real_pairs.run_real_pairs(80 if args.quick else 200)
+            results["real"] = result
+            sections += real_pairs.markdown(result)
+            print("\n".join(real_pairs.markdown(result)))
         if "clustering" in parts:
             result = clustering.run_clustering(60 if args.quick else 200, minilm=minilm)
             results["clustering"] = result

@@ -330,6 +330,14 @@ def cluster_store(store, options, *, llm=None, progress: bool = True) -> Cluster
             items.append({"id": ids[r], "text": " ".join(text.split())})
         examples.append(items)
     clusters["representatives"] = examples
+    from ..labels.peaks import fires_on, label_scores
+
+    scores = label_scores(store)
+    fires = fires_on([store], {item["latent"] for items in clusters["latents"] for item in items})
+    for items in clusters["latents"]:
+        for item in items:
+            item["label_score"] = scores.get(int(item["latent"]))
+            item["fires_on"] = fires.get(int(item["latent"]), "")
     if llm is not None:
         from .hypotheses import name_clusters
 

@@ -154,6 +154,17 @@ def _label_all(labels, stores, wanted) -> dict[int, str]:
     return labels
 
 
+def label_evidence(stores, latents, shown) -> tuple[list, list]:
+    """Per row: the held-out score of the latent's label (None when it has none) and, for the
+    rows ``shown`` with examples, the tokens the latent peaks on in these stores' own documents
+    (:func:`saetools.labels.peaks.fires_on`; "" for the others)."""
+    from ..labels.peaks import fires_on, label_scores
+
+    scores = label_scores(stores[0])
+    fires = fires_on(stores, [j for j, s in zip(latents, shown, strict=True) if s])
+    return [scores.get(int(j)) for j in latents], [fires.get(int(j), "") for j in latents]
+
+
 def diff_stores(
     store_a,
     store_b,
@@ -220,6 +231,9 @@ def diff_stores(
             ex_b.append([])
     frame["examples_a"] = ex_a
     frame["examples_b"] = ex_b
+    frame["label_score"], frame["fires_on"] = label_evidence(
+        [store_a, store_b], frame["latent"].to_numpy(), shown
+    )
     if "member_thresholds" in frame:
         frame = frame.drop(columns="member_thresholds")
     frame.attrs.update(

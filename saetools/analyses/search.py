@@ -206,6 +206,7 @@ def search_store(
     :class:`saetools.options.SearchOptions`. ``query`` is matched against the latent labels;
     ``options.like`` uses the latents of an example text instead (encoded on ``device``)."""
     from ..labels import labels_of_store
+    from ..labels.peaks import fires_on, label_scores
     from .latents import choose_latents
 
     o = options
@@ -236,6 +237,7 @@ def search_store(
         )
         latents = chosen["latent"].to_numpy()
         weights = np.clip(chosen["similarity"].to_numpy(), 0.0, None) ** SEARCH_WEIGHT_POWER
+    scores, fires = label_scores(store), fires_on([store], latents)
     if store.lazy:
         from ..store.sharded import rows_view
 
@@ -253,7 +255,13 @@ def search_store(
         query=query,
         like=o.like,
         latents=[
-            {"latent": int(j), "label": labels.get(int(j), ""), "weight": float(w)}
+            {
+                "latent": int(j),
+                "label": labels.get(int(j), ""),
+                "weight": float(w),
+                "label_score": scores.get(int(j)),
+                "fires_on": fires.get(int(j), ""),
+            }
             for j, w in zip(latents, weights, strict=True)
         ],
         n_docs=len(store),

@@ -66,6 +66,14 @@ def format_chosen(chosen: pd.DataFrame | None, limit: int = 12) -> str:
     return "\n".join(lines)
 
 
+def evidence(item: dict) -> str:
+    """``tokens (label F1 0.61)``: where a latent fires in the user's documents, and how well
+    its label is known to detect it."""
+    score = item.get("label_score")
+    scored = "" if score is None or score != score else f"  (label F1 {score:.2f})"
+    return f"{shorten(item['fires_on'], 70)}{scored}"
+
+
 def format_clusters(report, examples: bool = True) -> str:
     """Clusters with size, enriched latents and representative documents."""
     clusters = report.clusters
@@ -84,6 +92,8 @@ def format_clusters(report, examples: bool = True) -> str:
                 f"  {item['latent']:>6}  {shorten(item['label'], 44):44s} "
                 f"{item['freq_in']:5.0%} here vs {item['freq_out']:4.0%} elsewhere"
             )
+            if item.get("fires_on"):
+                lines.append(f"          fires on: {evidence(item)}")
         if examples:
             for item in row.representatives:
                 lines.append(f"    {item['id']}: {shorten(item['text'], 100)}")
@@ -129,6 +139,9 @@ def format_search(frame: pd.DataFrame) -> str:
         for item in attrs.get("latents", [])[:6]
     )
     lines = [f"{what} over {attrs.get('n_docs')} documents", f"latents: {used}"]
+    for item in attrs.get("latents", [])[:6]:
+        if item.get("fires_on"):
+            lines.append(f"  {item['latent']:>6} fires on: {evidence(item)}")
     if frame.empty:
         lines.append("  (no document activates these latents)")
     for row in frame.itertuples(index=False):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..text import shorten, snippet
+from .analyses_text import evidence
 
 
 def summary_line(frame: pd.DataFrame) -> str:
@@ -57,6 +58,9 @@ def format_diff(frame: pd.DataFrame, top: int = 10, examples: bool = True) -> st
                 f"  {rank:>3} {row.latent:>6}  {shorten(row.label, 40):40s} {row.freq_a:7.1%} "
                 f"{row.freq_b:7.1%} {row.delta:+7.1%} {row.q_value:9.2e}"
             )
+            if getattr(row, "fires_on", ""):
+                item = {"fires_on": row.fires_on, "label_score": row.label_score}
+                lines.append(f"        fires on: {evidence(item)}")
             more = other_members(row)
             if more:
                 lines.append(f"        {more}")

@@ -131,6 +131,11 @@ def diff_body(frame: pd.DataFrame, top: int = 20, link=None) -> str:
                 for item in items
             )
             label = html.escape(str(row.label))
+            score = getattr(row, "label_score", None)
+            if score is not None and score == score:
+                label += f" <span class='meta'>(label F1 {score:.2f})</span>"
+            if getattr(row, "fires_on", ""):
+                label += f"<div class='meta'>fires on: {html.escape(row.fires_on)}</div>"
             if getattr(row, "size", 1) > 1:
                 others = "".join(
                     f"<li>{latent_cell(j, link)}: {html.escape(str(t))}</li>"
