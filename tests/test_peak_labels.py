@@ -80,3 +80,22 @@ def test_choice_keeps_the_label_that_detects_better_and_scores_it_elsewhere(stor
 def test_peak_tokens_of_chosen_latents_only(stores):
     counts = peak_tokens(stores[0], latents=[0, 1, 2, 3])
     assert set(counts) <= {0, 1, 2, 3}
+
+
+def test_diff_rows_show_where_their_latent_fires_in_the_compared_documents(stores):
+    from saetools.analyses.diff import diff_stores
+    from saetools.report.diff_text import format_diff
+
+    a, b = stores[1], stores[2]
+    frame = diff_stores(a, b, by="latent", example_rows=5, alpha=1.0)
+    shown = frame[frame["examples_b"].map(len) > 0]
+    assert len(shown) >= 5
+    for row in shown.head(10).itertuples(index=False):
+        peaks = Counter()
+        for store in (a, b):
+            peaks.update(peak_tokens(store, [row.latent]).get(int(row.latent), Counter()))
+        assert row.fires_on == peak_label(peaks)
+        assert row.label_score is None  # the example SAE has no scored labels
+    assert (frame.loc[frame["examples_b"].map(len) == 0, "fires_on"] == "").all()
+    text = format_diff(frame.assign(significant=True), top=3)
+    assert text.count("fires on: ") >= 3

@@ -53,14 +53,6 @@ def test_a_stopped_run_resumes_at_its_last_buffer_and_ends_identical(
 
     stopped = trainer(small_chunks, texts, tmp_path / "run")
     original = stopped.batches
-    reads = []
-    real_read = stopped.stream.read
-
-    def counting_read(position, min_rows):
-        reads.append(dict(position))
-        return real_read(position, min_rows)
-
-    monkeypatch.setattr(stopped.stream, "read", counting_read)
 
     def stop_after_11():
         for i, batch in enumerate(original()):

@@ -42,10 +42,11 @@ def train(corpus, out, resume, keep_activations, quiet, **kwargs) -> None:
         keep_activations=keep_activations,
         progress=not quiet,
     )
+    corpus_tokens = result.sae.cfg.extra["training"]["corpus_tokens"] or result.tokens
     click.echo(
         f"saved {cfg.architecture} SAE ({cfg.latents} latents) to {out}: FVU {result.fvu:.3f}, "
         f"L0 {result.l0:.1f}, dead {result.dead_fraction:.1%} over "
-        f"{result.tokens:,} tokens, {result.steps} steps"
+        f"{corpus_tokens:,} tokens, {result.steps} steps"
     )
 
 

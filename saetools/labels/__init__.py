@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 LABELS_FILE = "labels.jsonl"
-SOURCE_PREFERENCE = {"imported": -1, "llm": 0, "keywords": 1, "tokens": 2}
+SOURCE_PREFERENCE = {"imported": -1, "llm": 0, "peak-tokens": 1, "keywords": 1, "tokens": 2}
 
 
 def user_labels_path(sae_folder: str | Path | None = None, *, fingerprint: str | None = None):

@@ -14,6 +14,15 @@ def _esc(value) -> str:
     return html.escape(str(value))
 
 
+def _evidence_html(item: dict) -> str:
+    """``fires on: …`` and the label's held-out F1 under a latent's label (empty without)."""
+    if not item.get("fires_on"):
+        return ""
+    score = item.get("label_score")
+    scored = "" if score is None or score != score else f" (label F1 {score:.2f})"
+    return f"<div class='meta'>fires on: {_esc(item['fires_on'])}{scored}</div>"
+
+
 def _snippet_html(text: str) -> str:
     """A text snippet whose ``[[...]]`` marks become ``<mark>``."""
     out = _esc(text)
@@ -91,8 +100,8 @@ def cluster_report(report, path: str | Path) -> Path:
         body.append("<tr><th>latent</th><th>label</th><th>here</th><th>elsewhere</th></tr>")
         for item in row.latents:
             body.append(
-                f"<tr><td class='num'>{item['latent']}</td><td>{_esc(item['label'])}</td>"
-                f"<td class='num'>{item['freq_in']:.0%}</td>"
+                f"<tr><td class='num'>{item['latent']}</td><td>{_esc(item['label'])}"
+                f"{_evidence_html(item)}</td><td class='num'>{item['freq_in']:.0%}</td>"
                 f"<td class='num'>{item['freq_out']:.0%}</td></tr>"
             )
         body.append("</table>")
@@ -114,8 +123,13 @@ def search_report(frame: pd.DataFrame, path: str | Path) -> Path:
     )
     body = [
         f"<h1>saetools search</h1><p class='meta'>{_esc(what)} — {_esc(attrs.get('n_docs'))} "
-        f"documents. Latents: {used}</p><table><tr><th>#</th><th>score</th><th>id</th>"
-        "<th>latent</th><th>match</th></tr>"
+        f"documents. Latents: {used}</p>",
+        *(
+            f"<p class='meta'>{item['latent']}: {_evidence_html(item)}</p>"
+            for item in attrs.get("latents", [])[:6]
+            if item.get("fires_on")
+        ),
+        "<table><tr><th>#</th><th>score</th><th>id</th><th>latent</th><th>match</th></tr>",
     ]
     for row in frame.itertuples(index=False):
         body.append(
