@@ -29,9 +29,30 @@ def test_default_labels_cover_the_latents():
     sae = saetools.load_sae(DEFAULT_SAE_DIR)
     assert len({r["latent"] for r in rows}) >= 0.95 * sae.cfg.d_sae
     for row in rows[:50]:
-        assert row["source"] == "keywords" and row["label"]
+        assert row["source"] in ("keywords", "peak-tokens") and row["label"]
         assert {"density", "top_tokens", "example_ids"} <= set(row)
     assert sum(1 for r in rows if r.get("score") is not None) >= 0.5 * len(rows)
+
+
+def test_the_first_commands_labels_match_where_their_latents_fire():
+    """The README's first diff: most top labels name something found around the latent's peak
+    in the compared documents (what the user checks the label against)."""
+    from saetools.labels.keywords import WINDOW, contains_any, label_terms
+
+    frame = saetools.diff(
+        ROOT / "examples" / "a.jsonl", ROOT / "examples" / "b.jsonl", progress=False
+    )
+    top = frame[(frame["direction"] == "B>A") & frame["significant"]].head(5)
+    assert len(top) == 5
+    matching = 0
+    for row in top.itertuples(index=False):
+        windows = [
+            item["text"][max(0, item["start"] - WINDOW) : item["end"] + WINDOW]
+            for item in row.examples_b
+        ]
+        terms = label_terms(row.label)
+        matching += sum(contains_any(w, terms) for w in windows) * 2 >= len(windows)
+    assert matching >= 4, top[["latent", "label", "fires_on"]].to_string()
 
 
 @pytest.mark.slow  # > 45 s on a 2-core CPU without native bf16

@@ -55,11 +55,11 @@ class ActivationStream:
     def read(self, position: dict, min_rows: int) -> tuple[torch.Tensor, dict]:
         """At least ``min_rows`` activation rows read from ``position`` on (the reader's dtype, on
         the CPU), and the position after them; whole chunks of documents are read."""
+        from tqdm.auto import tqdm
+
         doc, passes = int(position["doc"]), int(position["pass"])
         parts: list[torch.Tensor] = []
         rows = 0
-        from tqdm.auto import tqdm
-
         bar = tqdm(
             total=min_rows, desc="reading", unit="tok", leave=False, disable=not self.progress
         )

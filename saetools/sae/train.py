@@ -348,7 +348,7 @@ class Trainer:
             unit="step",
             disable=not self.progress,
         )
-        log = open(self.out / "train_log.jsonl", "a")
+        log = open(self.out / "train_log.jsonl", "a", buffering=1)  # line-buffered: readable live
         ema = None
         for batch in self.batches():
             x = batch.to(self.device, torch.float32) * self.scale
