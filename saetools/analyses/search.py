@@ -167,6 +167,10 @@ SEARCH_WEIGHT_POWER = 4
 """Label similarity to this power is a latent's weight: the best-matching labels dominate,
 loosely related ones only break ties (measured on planted apologies: AP 0.82-0.86 vs 0.70-0.80
 with linear weights)."""
+SEARCH_RELATIVE_SIMILARITY = 0.9
+"""Latents whose label similarity is below this share of the best match's are left out: short
+labels (a single peak token such as "not" or "all") sit at a similarity of ~0.45 to any short
+query and, active in many documents, drown the latent the query names."""
 
 
 def last_store_cache(build):
@@ -235,9 +239,11 @@ def search_store(
             min_freq=1e-12,
             freq=searcher.active_freq,
         )
+        best = float(chosen["similarity"].max())
+        chosen = chosen[chosen["similarity"] >= SEARCH_RELATIVE_SIMILARITY * best]
         latents = chosen["latent"].to_numpy()
         weights = np.clip(chosen["similarity"].to_numpy(), 0.0, None) ** SEARCH_WEIGHT_POWER
-    scores, fires = label_scores(store), fires_on([store], latents)
+    label_f1, fires = label_scores(store), fires_on([store], latents)
     if store.lazy:
         from ..store.sharded import rows_view
 
@@ -259,7 +265,7 @@ def search_store(
                 "latent": int(j),
                 "label": labels.get(int(j), ""),
                 "weight": float(w),
-                "label_score": scores.get(int(j)),
+                "label_score": label_f1.get(int(j)),
                 "fires_on": fires.get(int(j), ""),
             }
             for j, w in zip(latents, weights, strict=True)

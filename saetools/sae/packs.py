@@ -10,6 +10,9 @@ from ..errors import SaetoolsError
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 DEFAULT_SAE_DIR = MODELS_DIR / "smollm2-135m-l15-topk"
 DEFAULT_EMBEDDING_SAE_DIR = MODELS_DIR / "minilm-l6-doc-topk"
+ANSWERS_SAE_DIR = MODELS_DIR / "smollm2-135m-l15-topk-answers"
+"""Candidate default: streamed over 10M tokens of chat answers and broad text, labels chosen on
+held-out text (docs/default-model.md); not the default yet (clustering regressions)."""
 
 
 def default_sae_path(reader=None) -> Path:
@@ -82,9 +85,12 @@ def describe_packs() -> list[str]:
         )
         labels = prov.get("labels")
         if labels:
+            kinds = labels.get("chosen") or {labels.get("source", "?"): labels["count"]}
+            f1 = labels.get("detection_f1_heldout") or labels.get("detection_f1") or {}
             lines.append(
-                f"    labels: {labels['count']} {labels['source']} labels, detection F1 "
-                f"median {labels['detection_f1']['median']} on held-out text"
+                f"    labels: {labels['count']} ("
+                + ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
+                + f"), detection F1 median {f1.get('median')} on held-out text"
             )
         if prov.get("recipe"):
             lines.append(f"    made by: {prov['recipe']}")
