@@ -20,6 +20,8 @@ from .helpers import random_sae, write_jsonl
 
 pytest.importorskip("ray.data", reason="needs the ray extra: pip install 'saetools[ray]'")
 
+WORKERS = 2  # every Ray encode here, so every actor runs with the same thread count
+
 
 def test_plan_goes_around_shards_done_ahead_and_records_fill_the_gap():
     manifest = {"n_docs": 23, "nnz": 3, "shards": [{"file": "a", "rows": [0, 5], "nnz": 3}]}
@@ -47,22 +49,44 @@ def _same_store(left, right) -> None:
     assert a.manifest["sae_check"]["fvu"] == pytest.approx(b.manifest["sae_check"]["fvu"], rel=0.05)
 
 
+def _actor_threads(workers: int) -> int:
+    """The torch threads each of ``workers`` CPU actors of a local Ray cluster runs with."""
+    from ray._private.utils import get_num_cpus
+
+    return max(int(get_num_cpus()) // workers, 1)
+
+
 @pytest.fixture(scope="module")
 def job(tmp_path_factory, example_texts):
+    """A single-process encode made with the actors' thread count: a CPU matmul splits its work
+    by thread, so values agree bit for bit only between runs with the same count."""
+    import torch
+
     folder = tmp_path_factory.mktemp("ray")
     data = write_jsonl(
         folder / "docs.jsonl",
         [{"id": f"d{k}", "text": t[:300]} for k, t in enumerate(example_texts[:26])],
     )
     sae = random_sae(folder / "sae", d_sae=256, k=8)
-    local = saetools.encode(data, out=folder / "local", sae=sae, shard_docs=6, progress=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(_actor_threads(WORKERS))
+    try:
+        local = saetools.encode(data, out=folder / "local", sae=sae, shard_docs=6, progress=False)
+    finally:
+        torch.set_num_threads(threads)
     return folder, data, sae, local.folder
 
 
 def test_ray_encode_equals_the_single_process_encode(job):
     folder, data, sae, local = job
     saetools.encode(
-        data, out=folder / "ray", sae=sae, engine="ray", workers=2, shard_docs=6, progress=False
+        data,
+        out=folder / "ray",
+        sae=sae,
+        engine="ray",
+        workers=WORKERS,
+        shard_docs=6,
+        progress=False,
     )
     _same_store(local, folder / "ray")
     shards = saetools.open_store(folder / "ray").manifest["shards"]
@@ -74,7 +98,7 @@ def test_a_killed_ray_encode_resumes_without_redoing_finished_shards(job):
     out = folder / "killed"
     command = [
         sys.executable, "-m", "saetools.cli", "encode", str(data), "--out", str(out),
-        "--sae", str(sae), "--engine", "ray", "--workers", "1", "--shard-docs", "2", "--quiet",
+        "--sae", str(sae), "--engine", "ray", "--workers", str(WORKERS), "--shard-docs", "2", "--quiet",
     ]  # fmt: skip
     process = subprocess.Popen(command, start_new_session=True, stderr=subprocess.DEVNULL)
     manifest_path = out / "manifest.json"
@@ -97,6 +121,8 @@ def test_a_killed_ray_encode_resumes_without_redoing_finished_shards(job):
     assert not manifest["complete"]
     kept = manifest["shards"] + manifest.get("done_ahead", [])
     stamps = {s["file"]: (out / s["file"]).stat().st_mtime_ns for s in kept}
-    saetools.encode(data, out=out, sae=sae, engine="ray", workers=2, shard_docs=2, progress=False)
+    saetools.encode(
+        data, out=out, sae=sae, engine="ray", workers=WORKERS, shard_docs=2, progress=False
+    )
     assert {f: (out / f).stat().st_mtime_ns for f in stamps} == stamps
     _same_store(local, out)

@@ -115,8 +115,9 @@ class HFReader:
     chunk_tokens = 65536
     """At most this many tokens of short documents are read together."""
     chunk_docs = 256
-    """Documents tokenised and batched together; a caller that wants reproducible values reads
-    in chunks aligned to multiples of this from the first document."""
+    """Documents tokenised and batched together. On an accelerator a chunk's windows share
+    batches, so a caller that wants reproducible values reads in chunks aligned to multiples of
+    this from the first document; on a CPU each window is read alone and alignment is moot."""
 
     def __init__(
         self,
