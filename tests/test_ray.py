@@ -98,7 +98,8 @@ def test_a_killed_ray_encode_resumes_without_redoing_finished_shards(job):
     out = folder / "killed"
     command = [
         sys.executable, "-m", "saetools.cli", "encode", str(data), "--out", str(out),
-        "--sae", str(sae), "--engine", "ray", "--workers", str(WORKERS), "--shard-docs", "2", "--quiet",
+        "--sae", str(sae), "--engine", "ray", "--workers", str(WORKERS),
+        "--shard-docs", "2", "--quiet",
     ]  # fmt: skip
     process = subprocess.Popen(command, start_new_session=True, stderr=subprocess.DEVNULL)
     manifest_path = out / "manifest.json"
