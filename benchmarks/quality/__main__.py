@@ -4,6 +4,7 @@
     python -m benchmarks.quality --llm local        # ~17 min: + LLM baselines, `saetools serve`
     python -m benchmarks.quality --llm http://127.0.0.1:8008/v1
     python -m benchmarks.quality --quick --out /tmp/b.md   # small sizes, a smoke run
+    python -m benchmarks.quality --parts short,long --sae saetools/models/NAME  # a candidate
 
 Parts: planted differences on short and long documents (saetools vs n-gram diff vs MiniLM
 clusters vs a MiniLM probe), retrieval (saetools search vs BM25 vs MiniLM cosine), label
@@ -58,6 +59,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--llm-seeds", type=int, default=1)
     parser.add_argument("--llm-rates", default="0.3", help="comma-separated planting rates")
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
+    parser.add_argument(
+        "--sae",
+        default=None,
+        help="a SmolLM2 SAE folder to measure in place of the shipped default (a candidate pack)",
+    )
     parser.add_argument(
         "--out", default=None, help="page to write (default: docs/benchmarks.md for a full run)"
     )
@@ -167,6 +173,10 @@ def main() -> None:
 
     args = parse_args()
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    if args.sae:  # every part that reads with the default reader now gets this SAE
+        from saetools.sae import packs
+
+        packs.DEFAULT_SAE_DIR = Path(args.sae).resolve()
     if args.quick:
         args.short_docs, args.long_docs, args.seeds = 200, 60, 1
     start = time.perf_counter()
