@@ -9,7 +9,6 @@ embedded once per machine.
 from __future__ import annotations
 
 import hashlib
-import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -136,14 +135,11 @@ def save_label_vectors(path: Path, labels: list[str], vectors: np.ndarray, model
     """Write label embeddings (float16) with their label texts and model in the metadata."""
     import json
 
-    from safetensors.numpy import save_file
+    from ..tensorfile import save_tensors
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
     metadata = {"model": model, "labels": json.dumps(list(labels), ensure_ascii=False)}
-    save_file({"vectors": vectors.astype(np.float16)}, str(tmp), metadata=metadata)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    save_tensors(path, {"vectors": vectors.astype(np.float16)}, metadata)
 
 
 def _known_vectors(folders: list[Path], model: str) -> dict[str, np.ndarray]:

@@ -60,7 +60,7 @@ def document_embeddings(store, reader, *, progress: bool = False) -> np.ndarray:
     """Unit-norm embeddings ``[n_docs, d_model]`` (float32) of a store's documents, from the
     cache file when it matches the documents, else embedded with ``reader`` and cached (when the
     store folder is writable)."""
-    from safetensors.numpy import save_file
+    from ..tensorfile import save_tensors
 
     require_embedding_store(store)
     key = docs_key(store)
@@ -73,11 +73,9 @@ def document_embeddings(store, reader, *, progress: bool = False) -> np.ndarray:
     # rounded to float16 as stored, so a first run and a cached run rank alike
     vectors = (vectors / np.maximum(norms, 1e-12)).astype(np.float16)
     if os.access(store.folder, os.W_OK):
-        tmp = path.with_name(path.name + ".tmp")
-        save_file(
+        save_tensors(
+            path,
             {"embeddings": vectors},
-            str(tmp),
-            metadata={"docs_key": key, "reader": str(reader.describe().get("name"))},
+            {"docs_key": key, "reader": str(reader.describe().get("name"))},
         )
-        os.replace(tmp, path)
     return vectors.astype(np.float32)
