@@ -141,3 +141,23 @@ def test_a_latent_fires_on_a_marker_when_most_of_its_peaks_lie_inside_matches():
     assert fires_on_marker([inside] * 3 + [outside] * 2, MARKERS["bold"])
     assert not fires_on_marker([inside] * 2 + [outside] * 3, MARKERS["bold"])
     assert fires_on_marker([{**inside, "start": 0, "end": 4}] * 3, MARKERS["opener"])
+
+
+def test_a_new_page_carries_the_hand_kept_candidate_section_over(tmp_path):
+    from benchmarks.quality.__main__ import CANDIDATES_HEADING, kept_section
+
+    page = tmp_path / "benchmarks.md"
+    assert kept_section(page, CANDIDATES_HEADING) == []  # no page yet
+    page.write_text(
+        f"# B\n\n## Summary\n\n| x |\n\n{CANDIDATES_HEADING}\n\n| pack | acc@5 |\n| a | 41% |\n\n"
+        "## Planted differences\n\nmore\n"
+    )
+    assert kept_section(page, CANDIDATES_HEADING) == [
+        CANDIDATES_HEADING,
+        "",
+        "| pack | acc@5 |",
+        "| a | 41% |",
+        "",
+    ]
+    page.write_text("# B\n\n## Summary\n")
+    assert kept_section(page, CANDIDATES_HEADING) == []

@@ -73,6 +73,24 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
+CANDIDATES_HEADING = "## Candidate packs"
+"""A hand-kept section of docs/benchmarks.md (figures of runs with ``--sae``, beside the
+default's): a new run of the page carries it over unchanged."""
+
+
+def kept_section(page: Path | None, heading: str) -> list[str]:
+    """The lines of the section under ``heading`` in an existing ``page`` (up to the next
+    second-level heading), or none."""
+    if page is None or not page.exists():
+        return []
+    lines = page.read_text(encoding="utf-8").splitlines()
+    if heading not in lines:
+        return []
+    start = lines.index(heading)
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    return lines[start:end]
+
+
 def summary_table(results: dict, command: str, minutes: float) -> list[str]:
     """The short table at the top of the page (and of the README)."""
     lines = [
@@ -296,6 +314,8 @@ def main() -> None:
             server.terminate()
     minutes = (time.perf_counter() - start) / 60
     command = "python -m benchmarks.quality" + (" --quick" if args.quick else "")
+    command += "" if full else f" --parts {','.join(parts)}"
+    command += f" --sae {args.sae}" if args.sae else ""
     command += f" --llm {args.llm}" if args.llm else ""
     page = [
         "# Benchmarks: does saetools find what is there, against what a user could do instead?",
@@ -305,6 +325,7 @@ def main() -> None:
         "summarised under each table.",
         "",
         *summary_table(results, command, minutes),
+        *kept_section(Path(args.out) if args.out else None, CANDIDATES_HEADING),
         "## Planted differences",
         "",
         planted_diff.__doc__.strip().split("\n\n", 1)[1],
