@@ -160,3 +160,27 @@ def test_encode_cache_tells_apart_saes_that_differ_only_in_k(
     second = saetools.encode(texts, reader=reader_bf16, sae=narrow, progress=False)
     assert first.folder != second.folder
     assert second.matrix.nnz < first.matrix.nnz
+
+
+def test_a_cpu_read_of_a_document_range_reads_that_range_only(tmp_path, example_texts):
+    """On a CPU each window is read alone, so a shard reads its own rows, not the whole chunk
+    of 256 that holds them (which re-read, and counted twice, the documents around it)."""
+    from saetools.readers import load_reader
+    from saetools.sae.io import load_sae
+    from saetools.store.writer import pooled_rows
+
+    from .helpers import random_sae
+
+    reader = load_reader(None, max_tokens=8, quiet=True)
+    assert reader.device.type == "cpu" and reader.read_align == 1 and reader.chunk_docs == 256
+    sae = load_sae(random_sae(tmp_path / "sae", d_sae=64, k=4))
+    texts = [t for t in example_texts if len(t) > 200][:30]  # every one longer than 8 tokens
+    rows = [row for row, pooled, _ in pooled_rows(reader, sae, texts, 10, 13, 0.0) if pooled]
+    assert rows == [10, 11, 12]
+    assert reader.cut_docs == 3  # the three documents of the range, each cut once
+    whole = {row: p for row, p, _ in pooled_rows(reader, sae, texts, 0, 30, 0.0) if p}
+    again = {row: p for row, p, _ in pooled_rows(reader, sae, texts, 10, 13, 0.0) if p}
+    for row in rows:  # a range read alone gives the values of one long read, bit for bit
+        assert np.array_equal(whole[row].values, again[row].values)
+        assert np.array_equal(whole[row].indices, again[row].indices)
+        assert np.array_equal(whole[row].spans, again[row].spans)

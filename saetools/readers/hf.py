@@ -381,6 +381,12 @@ class HFReader:
                 pieces[w] = hidden[row, 1 + keep - start : 1 + end - start]
         return pieces
 
+    @property
+    def read_align(self) -> int:
+        """Documents a read must start on (counted from document 0) for its values to equal one
+        long read: 1 on a CPU, where each window is read alone, else :attr:`chunk_docs`."""
+        return 1 if self.device.type == "cpu" else self.chunk_docs
+
     def _batches(self, lengths: list[int]) -> list[list[int]]:
         """Windows packed under the token budget on an accelerator; one window per forward on a
         CPU, where a batched matmul rounds differently with the rows beside it (bf16 and fp32

@@ -210,11 +210,17 @@ ENCODE_WINDOW_DOCS = 8192
 """Documents whose texts are read from ``docs.parquet`` at a time while encoding."""
 
 
+def read_align(reader) -> int:
+    """Documents a reproducible read of ``reader`` starts on: its ``read_align`` (an HF reader:
+    1 on a CPU), else the documents it batches together (``chunk_docs``), else 1."""
+    return max(int(getattr(reader, "read_align", getattr(reader, "chunk_docs", 1))), 1)
+
+
 def _pooled_in_windows(reader, sae, texts, start: int, min_contribution: float, current_check):
     """:func:`pooled_rows` of ``texts[start:]``, read a window of documents at a time; windows
     start on the reader's chunk boundaries, so every value equals one long read.
     ``current_check()`` is the reconstruction check still collecting (or None)."""
-    align = max(int(getattr(reader, "chunk_docs", 1)), 1)
+    align = read_align(reader)
     window = max(align, ENCODE_WINDOW_DOCS // align * align)
     lo = start
     while lo < len(texts):
@@ -339,15 +345,16 @@ def pooled_rows(reader, sae, texts, lo: int, hi: int, min_contribution: float, c
     last), ``tokens`` how many tokens the part had. The SAE runs on the reader's device; a
     :class:`~saetools.sae.check.ReconstructionCheck` given as ``check`` sees the first vectors.
 
-    The reader batches documents in chunks of ``chunk_docs`` counted from document 0, and
-    reading covers whole chunks (from the one that holds ``lo`` to the one that holds
-    ``hi - 1``): a batch's composition, and so every value to the last bit, never depends on
-    the shard size, on where a run was interrupted or on which shard is being encoded or
-    repaired. Ranges on chunk boundaries read nothing twice.
+    Where the reader batches documents together (an accelerator: chunks of ``chunk_docs``
+    counted from document 0), reading covers whole chunks (from the one that holds ``lo`` to
+    the one that holds ``hi - 1``): a batch's composition, and so every value to the last bit,
+    never depends on the shard size, on where a run was interrupted or on which shard is being
+    encoded or repaired. Ranges on chunk boundaries read nothing twice; on a CPU, where each
+    window is read alone (``read_align`` 1), only ``lo:hi`` is read.
     """
     from .pooling import decoder_norms, encode_part, sae_for_reader
 
-    align = max(int(getattr(reader, "chunk_docs", 1)), 1)
+    align = read_align(reader)
     read_from = lo - lo % align
     read_to = min(len(texts), -(-hi // align) * align) if hi > lo else hi
     sae = sae_for_reader(sae, reader)
