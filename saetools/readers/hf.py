@@ -147,19 +147,17 @@ class HFReader:
             self.model, self.tokenizer = model, tokenizer
             self.name = name or getattr(model.config, "_name_or_path", type(model).__name__)
         else:
+            self.name = name or (f"{model}/{gguf_file}" if gguf_file else str(model))
+            if layer is not None and not gguf_file:  # a bad layer fails before the weights load
+                _check_layer(int(layer), _configured_layers(Path(model)), self.name)
             self.model, self.tokenizer = _load_model(
                 str(model), gguf_file, self.dtype, revision, local_files_only
             )
-            self.name = name or (f"{model}/{gguf_file}" if gguf_file else str(model))
         self.model.to(device=self.device, dtype=self.dtype).eval()
         self.blocks = find_layers(self.model)
         self.n_layers = len(self.blocks)
         self.layer = self.n_layers // 2 if layer is None else int(layer)
-        if not 0 <= self.layer < self.n_layers:
-            raise SaetoolsError(
-                f"layer {self.layer} out of range: {self.name} has {self.n_layers} layers "
-                f"(0-{self.n_layers - 1})"
-            )
+        _check_layer(self.layer, self.n_layers, self.name)
         self.d_model = int(self.model.config.hidden_size)
         self.window, self.overlap, self.truncate = int(window), int(overlap), bool(truncate)
         plan_windows(1, self.window, self.overlap, self.truncate)  # validates window/overlap
@@ -463,6 +461,26 @@ CALIBRATION_TEXT = (
     "paper and talk with a neighbour; the staff say that this, too, is part of the job."
 )
 """Ordinary prose whose median token norm sets the outlier limit of a reader."""
+
+
+def _configured_layers(folder: Path) -> int | None:
+    """``num_hidden_layers`` from a local model folder's ``config.json`` (None if unknown)."""
+    import json
+
+    try:
+        value = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        value = value.get("num_hidden_layers")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, int) and value > 0 else None
+
+
+def _check_layer(layer: int, n_layers: int | None, name: str) -> None:
+    """A one-line error when ``layer`` is not a block index of a model with ``n_layers``."""
+    if n_layers is not None and not 0 <= layer < n_layers:
+        raise SaetoolsError(
+            f"layer {layer} out of range: {name} has {n_layers} layers (0-{n_layers - 1})"
+        )
 
 
 def _load_model(model: str, gguf_file, dtype, revision, local_files_only):
