@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import saetools
-from saetools.store.distributed import plan_shards, record_shard
+from saetools.store.distributed import cpu_actor_threads, plan_shards, record_shard
 
 from .helpers import random_sae, write_jsonl
 
@@ -53,7 +53,7 @@ def _actor_threads(workers: int) -> int:
     """The torch threads each of ``workers`` CPU actors of a local Ray cluster runs with."""
     from ray._private.utils import get_num_cpus
 
-    return max(int(get_num_cpus()) // workers, 1)
+    return cpu_actor_threads(int(get_num_cpus()), workers)
 
 
 @pytest.fixture(scope="module")

@@ -390,7 +390,7 @@ class HFReader:
         CPU, where a batched matmul rounds differently with the rows beside it (bf16 and fp32
         alike) and one window already fills the cores, so a document's vectors never depend on
         the documents read with it (same speed, measured on 2 cores)."""
-        if self.device.type == "cpu":
+        if self.read_align == 1:
             return [[i] for i in range(len(lengths))]
         return pack_batches(lengths, self.token_budget)
 

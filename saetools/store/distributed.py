@@ -176,6 +176,11 @@ def encode_shards_on_ray(
             ray.shutdown()
 
 
+def cpu_actor_threads(cpus: int, workers: int) -> int:
+    """CPUs, and torch threads, of each of ``workers`` actors sharing ``cpus``."""
+    return max(cpus // workers, 1)
+
+
 def _run_plan(
     ray, plan, manifest, folder, sae, sae_path, min_contribution, value_dtype, workers, progress
 ) -> int:
@@ -188,8 +193,8 @@ def _run_plan(
     cpus = max(int(resources.get("CPU", 1)), 1)
     workers = workers or (gpus or cpus)
     workers = max(1, min(workers, len(plan)))
-    per_actor = {"num_gpus": 1} if gpus else {"num_cpus": max(cpus // workers, 1)}
-    threads = max(cpus // workers, 1) if not gpus else 2
+    per_actor = {"num_gpus": 1} if gpus else {"num_cpus": cpu_actor_threads(cpus, workers)}
+    threads = cpu_actor_threads(cpus, workers) if not gpus else 2
     items = [{"file": name, "lo": lo, "hi": hi} for name, lo, hi in plan]
     data = ray.data.from_items(items, override_num_blocks=len(items))
     results = data.map_batches(
