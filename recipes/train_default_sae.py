@@ -19,8 +19,15 @@ Steps, each resumable (rerun the same command after an interruption):
 4. two labels per latent from the labelling store — its peak tokens and its keywords — and, per
    latent, the one with the higher detection F1 on the selection store; the chosen label is then
    scored on the scoring store (the score shipped beside it);
-5. the SAE (bf16), ``labels.jsonl``, the labels' MiniLM embeddings (for label search) and
-   ``provenance.json`` are written to the pack folder.
+5. the SAE (bf16, written before step 2, so labels and scores describe the shipped weights),
+   ``labels.jsonl`` (each row also keeps the keyword label in ``keywords``: queries match the
+   shown label and those words), the MiniLM embeddings of the texts queries match, each
+   latent's context vector (the mean MiniLM embedding of the text around its top 10 firings in
+   the labelling store, mixed into query matching) and ``provenance.json`` are written to the
+   pack folder.
+
+To relabel a shipped pack without retraining, copy its ``cfg.json`` and
+``sae_weights.safetensors`` into ``WORK/sae`` and rerun: step 1 is skipped.
 
 Nothing in the pack depends on the clock or the machine's paths, so a rerun on the same machine
 writes the same bytes (a CPU of another kind may compute other last bits in bf16).
@@ -39,6 +46,8 @@ import torch
 
 from saetools import __version__
 from saetools.api import encode, train_sae
+from saetools.labels import match_texts_of_rows
+from saetools.labels.contexts import context_vectors, save_context_vectors
 from saetools.labels.keywords import keyword_labels, write_labels
 from saetools.labels.peaks import choose_labels, peak_token_labels
 from saetools.labels.similarity import LabelIndex, save_label_vectors, shipped_vectors_path
@@ -111,15 +120,21 @@ def main() -> None:
             seed=args.seed,
             resume=True,
         )
-    sae = load_sae(sae_dir)
+    # the pack is written first and labelled as shipped (bf16): the labels and their scores
+    # describe the weights a user loads, and relabelling a shipped pack reproduces them
+    target = args.target or PACKAGE_MODELS / name
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    save_sae(load_sae(sae_dir), target, dtype=torch.bfloat16)
+    sae = load_sae(target)
     valid = read(args.corpus / "valid.jsonl")[: args.valid_docs]
     answers = [r["text"] for r in valid if r.get("source") == "answers"]
     ce = loss_recovered(reader, sae, answers[:200], max_tokens=128)
     texts = [r["text"] for r in valid]
     cut_a, cut_b = int(len(texts) * 0.6), int(len(texts) * 0.8)
-    label_store = store_of(texts[:cut_a], args.work / "store-label", reader, sae_dir)
-    select_store = store_of(texts[cut_a:cut_b], args.work / "store-select", reader, sae_dir)
-    score_store = store_of(texts[cut_b:], args.work / "store-score", reader, sae_dir)
+    label_store = store_of(texts[:cut_a], args.work / "store-label", reader, target)
+    select_store = store_of(texts[cut_a:cut_b], args.work / "store-select", reader, target)
+    score_store = store_of(texts[cut_b:], args.work / "store-score", reader, target)
     keywords = keyword_labels(label_store)
     peaks = peak_token_labels(label_store)
     chosen, selection = choose_labels(
@@ -134,6 +149,8 @@ def main() -> None:
                 "latent": row["latent"],
                 "label": row["label"],
                 "source": row["source"],
+                # the keyword label, shown or not: queries match the label and these words
+                **({"keywords": base["label"]} if base.get("label") else {}),
                 "density": round(float(base.get("density", 0.0)), 4),
                 "top_tokens": row.get("top_tokens") or base.get("top_tokens", []),
                 "example_ids": base.get("example_ids", []),
@@ -142,16 +159,17 @@ def main() -> None:
                 "selection_f1": row["selection_f1"],
             }
         )
-    target = args.target or PACKAGE_MODELS / name
-    shutil.rmtree(target, ignore_errors=True)
-    target.mkdir(parents=True)
+    # the extra training fields land in cfg.json, so the pack is written again with them
     sae.cfg.extra["training"]["loss_recovered"] = ce
     save_sae(sae, target, dtype=torch.bfloat16)
     write_labels(rows, target)
-    index = LabelIndex({r["latent"]: r["label"] for r in rows})
-    save_label_vectors(
-        shipped_vectors_path(target, index.key), index.labels, index.vectors, index.model_name
+    index = LabelIndex(
+        {r["latent"]: r["label"] for r in rows}, match_texts=match_texts_of_rows(rows)
     )
+    save_label_vectors(
+        shipped_vectors_path(target, index.key), index.texts, index.vectors, index.model_name
+    )
+    save_context_vectors(target, context_vectors(label_store), index.model_name)
     stats = json.loads((args.corpus / "stats.json").read_text())
     sources = [r["source"] for r in rows]
     provenance = {

@@ -50,6 +50,7 @@ def test_a_bad_labels_line_is_one_error_naming_file_line_and_field(tmp_path, sma
         ('{"latent": "x", "label": "y"}', "field 'latent'"),
         ('{"latent": -3, "label": "y"}', "field 'latent'"),
         ('{"latent": 2, "label": 7}', "field 'label'"),
+        ('{"latent": 2, "label": "y", "keywords": ["a"]}', "field 'keywords'"),
         ("[1, 2]", "expected a JSON object"),
     ]:
         (folder / "labels.jsonl").write_text(json.dumps(good) + "\n" + bad + "\n")

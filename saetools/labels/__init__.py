@@ -63,6 +63,13 @@ def read_label_file(path: str | Path) -> list[dict]:
                 line=number,
                 field="label",
             )
+        if row.get("keywords") is not None and not isinstance(row["keywords"], str):
+            raise InputError(
+                f"expected a string, got {row['keywords']!r}",
+                file=path,
+                line=number,
+                field="keywords",
+            )
         score = row.get("score")
         if score is not None and (isinstance(score, bool) or not isinstance(score, int | float)):
             raise InputError(
@@ -82,11 +89,25 @@ def load_labels(sae_folder: str | Path | None, *, fingerprint: str | None = None
     label.
     """
     return {
-        latent: str(row["label"]) for latent, row in _best_rows(sae_folder, fingerprint).items()
+        latent: str(row["label"])
+        for latent, row in best_label_rows(sae_folder, fingerprint).items()
     }
 
 
-def _best_rows(sae_folder, fingerprint) -> dict[int, dict]:
+def match_text(row: dict) -> str:
+    """The text a query is matched against for a label row: its label, followed by its
+    ``keywords`` (the words around where the latent fires, kept by packs whose shown label is
+    literal: an exclamation-mark latent labelled ``"!"`` is still found by "enthusiasm")."""
+    label, keywords = str(row["label"]), row.get("keywords")
+    return f"{label}; {keywords}" if keywords and keywords != label else label
+
+
+def match_texts_of_rows(rows) -> dict[int, str]:
+    """Latent id -> :func:`match_text` for label rows that carry keywords."""
+    return {int(r["latent"]): match_text(r) for r in rows if r.get("keywords") and r.get("label")}
+
+
+def best_label_rows(sae_folder, fingerprint: str | None = None) -> dict[int, dict]:
     """The label row that wins for each latent (see :func:`load_labels`)."""
     best: dict[int, tuple] = {}
     for row in label_rows(sae_folder, fingerprint=fingerprint):
@@ -103,12 +124,12 @@ def _best_rows(sae_folder, fingerprint) -> dict[int, dict]:
 def label_rows_of_store(store) -> dict[int, dict]:
     """The winning label row of each labelled latent of a store's SAE (label, source, score,
     score_kind and, for LLM labels, precision, recall and pearson)."""
-    return _best_rows(store.sae_path, store.sae_fingerprint)
+    return best_label_rows(store.sae_path, store.sae_fingerprint)
 
 
 def label_scores_of_store(store) -> dict[int, float]:
     """The held-out score (F1) of each latent's winning label, where it has one."""
-    rows = _best_rows(store.sae_path, store.sae_fingerprint)
+    rows = best_label_rows(store.sae_path, store.sae_fingerprint)
     return {
         j: float(r["score"]) for j, r in rows.items() if isinstance(r.get("score"), int | float)
     }
@@ -168,9 +189,11 @@ def label_index_of_store(store, *, required: bool, progress: bool = False):
     """The :class:`~saetools.labels.similarity.LabelIndex` of a store's SAE labels; None (or an
     error if ``required``) when the SAE has no labels. Kept for the last few label sets."""
     from ..errors import SaetoolsError
-    from .similarity import LabelIndex
+    from .contexts import CONTEXTS_FILE, load_context_vectors
+    from .similarity import DEFAULT_LABEL_MODEL, LabelIndex
 
-    labels = labels_of_store(store)
+    rows = label_rows_of_store(store)
+    labels = {j: str(row["label"]) for j, row in rows.items()}
     if not labels:
         if required:
             raise SaetoolsError(
@@ -178,11 +201,23 @@ def label_index_of_store(store, *, required: bool, progress: bool = False):
                 "label it first (`saetools label`) or use an SAE with labels"
             )
         return None
-    key = (store.sae_fingerprint, str(store.sae_path), hash(tuple(sorted(labels.items()))))
+    texts = match_texts_of_rows(rows.values())
+    shown, matched = tuple(sorted(labels.items())), tuple(sorted(texts.items()))
+    contexts_file = Path(store.sae_path or ".") / CONTEXTS_FILE
+    stamp = None  # a context file written since is a new index
+    if store.sae_path and contexts_file.is_file():
+        stamp = (contexts_file.stat().st_size, contexts_file.stat().st_mtime_ns)
+    key = (store.sae_fingerprint, str(store.sae_path), hash((shown, matched)), stamp)
     if key not in _LABEL_INDEXES:
         if len(_LABEL_INDEXES) >= 4:
             _LABEL_INDEXES.pop(next(iter(_LABEL_INDEXES)))
-        _LABEL_INDEXES[key] = LabelIndex(labels, progress=progress, shipped=store.sae_path)
+        _LABEL_INDEXES[key] = LabelIndex(
+            labels,
+            match_texts=texts,
+            contexts=load_context_vectors(store.sae_path, DEFAULT_LABEL_MODEL, store.d_sae),
+            progress=progress,
+            shipped=store.sae_path,
+        )
     return _LABEL_INDEXES[key]
 
 

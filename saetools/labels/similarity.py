@@ -18,6 +18,9 @@ import pandas as pd
 from ..errors import SaetoolsError
 from ..paths import saetools_home
 
+DEFAULT_LABEL_MODEL = "all-MiniLM-L6-v2"
+"""The sentence-embedding model labels, queries and contexts are embedded with by default."""
+
 
 def _labels_key(labels: dict[int, str], model_name: str) -> str:
     digest = hashlib.sha256(model_name.encode())
@@ -29,7 +32,11 @@ def _labels_key(labels: dict[int, str], model_name: str) -> str:
 class LabelIndex:
     """Unit-normalised embeddings of a label set, for query matching and label similarity.
 
-    ``labels`` maps latent id -> label; ``embedder`` is any object with
+    ``labels`` maps latent id -> label (what is shown); ``match_texts`` maps latent id -> the
+    text that is embedded and matched instead (default: the label; see
+    :func:`saetools.labels.match_text`); ``contexts``, a ``[d_sae, dim]`` array of unit context
+    vectors (:mod:`saetools.labels.contexts`), is mixed into what a query is matched against
+    with weight :data:`CONTEXT_WEIGHT`; ``embedder`` is any object with
     ``embed(texts) -> ndarray`` returning unit vectors (default: an
     :class:`saetools.readers.EmbeddingReader` on the shipped MiniLM).
     """
@@ -39,6 +46,8 @@ class LabelIndex:
         labels: dict[int, str],
         embedder=None,
         *,
+        match_texts: dict[int, str] | None = None,
+        contexts: np.ndarray | None = None,
         progress: bool = False,
         shipped: str | Path | None = None,
     ) -> None:
@@ -49,11 +58,16 @@ class LabelIndex:
             )
         self.latents = np.array(sorted(labels), dtype=np.int64)
         self.labels = [labels[int(j)] for j in self.latents]
+        match_texts = match_texts or {}
+        self.texts = [match_texts.get(int(j)) or labels[int(j)] for j in self.latents]
         self._embedder = embedder
-        self.model_name = getattr(embedder, "name", None) or "all-MiniLM-L6-v2"
-        # identifies this label set and model: the name of its cached / shipped embeddings
-        self.key = _labels_key(dict(labels), self.model_name)
+        self.model_name = getattr(embedder, "name", None) or DEFAULT_LABEL_MODEL
+        # identifies the embedded texts and model: the name of its cached / shipped embeddings
+        self.key = _labels_key(
+            dict(zip(self.latents.tolist(), self.texts, strict=True)), self.model_name
+        )
         self.vectors = self._load_or_embed(progress, shipped)
+        self.match_vectors = mix_contexts(self.vectors, contexts, self.latents)
         self._row = {int(j): r for r, j in enumerate(self.latents)}
 
     @property
@@ -76,12 +90,12 @@ class LabelIndex:
         # a label set that differs from a known one in a few labels (LLM labels added to the
         # shipped keyword labels): reuse the vectors of every label text already embedded
         known = _known_vectors(folders, name)
-        missing = sorted({t for t in self.labels if t not in known})
+        missing = sorted({t for t in self.texts if t not in known})
         if missing:
             fresh = self.embedder.embed(missing, progress=progress and len(missing) > 256)
             known.update(zip(missing, fresh.astype(np.float32), strict=True))
-        vectors = np.stack([known[t] for t in self.labels]).astype(np.float32)
-        save_label_vectors(cache, self.labels, vectors, name)
+        vectors = np.stack([known[t] for t in self.texts]).astype(np.float32)
+        save_label_vectors(cache, self.texts, vectors, name)
         return vectors
 
     def embed_query(self, query: str) -> np.ndarray:
@@ -91,9 +105,11 @@ class LabelIndex:
     def match(
         self, query: str, top: int | None = 20, threshold: float | None = None
     ) -> pd.DataFrame:
-        """Latents whose labels are most similar to ``query``: ``latent``, ``label``,
-        ``similarity`` (cosine), best first; the ``top`` best, or all above ``threshold``."""
-        sims = self.vectors @ self.embed_query(query)
+        """Latents whose match texts (labels, with their keywords where a pack ships them; mixed
+        with their context vectors where it ships those) are most similar to ``query``:
+        ``latent``, ``label`` (as shown), ``similarity`` (cosine), best first; the ``top`` best,
+        or all above ``threshold``."""
+        sims = self.match_vectors @ self.embed_query(query)
         order = np.argsort(-sims, kind="stable")
         if threshold is not None:
             order = order[sims[order] >= threshold]
@@ -109,13 +125,32 @@ class LabelIndex:
 
     def pair_similarity(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
         """Cosine similarity of the labels of latents ``left[i]`` and ``right[i]`` (NaN where a
-        latent has no label)."""
+        latent has no label). Context vectors are left out: latents that fire together share
+        contexts by construction, whatever their labels say."""
         out = np.full(len(left), np.nan)
         rows_l = np.array([self._row.get(int(j), -1) for j in left], dtype=np.int64)
         rows_r = np.array([self._row.get(int(j), -1) for j in right], dtype=np.int64)
         ok = (rows_l >= 0) & (rows_r >= 0)
         out[ok] = np.einsum("ij,ij->i", self.vectors[rows_l[ok]], self.vectors[rows_r[ok]])
         return out
+
+
+CONTEXT_WEIGHT = 0.3
+"""Weight of a latent's context vector against its label's embedding in query matching
+(docs/design.md: tone clustering over six query wordings was best and flattest at 0.25-0.35)."""
+
+
+def mix_contexts(vectors: np.ndarray, contexts: np.ndarray | None, latents: np.ndarray):
+    """Unit rows of ``(1 - w) * label + w * context`` (``w`` = :data:`CONTEXT_WEIGHT`) where a
+    latent has a context vector; the label's vector where it has none or ``contexts`` is None."""
+    if contexts is None:
+        return vectors
+    ctx = contexts[latents].astype(np.float32)
+    has = np.linalg.norm(ctx, axis=1) > 0
+    mixed = vectors.copy()
+    mixed[has] = (1 - CONTEXT_WEIGHT) * vectors[has] + CONTEXT_WEIGHT * ctx[has]
+    mixed[has] /= np.linalg.norm(mixed[has], axis=1, keepdims=True)
+    return mixed
 
 
 @lru_cache(maxsize=1)
@@ -172,12 +207,18 @@ def _known_vectors(folders: list[Path], model: str) -> dict[str, np.ndarray]:
 
 def label_index_for(sae_folder: str | Path | None, *, progress: bool = False) -> LabelIndex:
     """The :class:`LabelIndex` of the labels stored next to an SAE."""
-    from . import load_labels
+    from . import best_label_rows, match_texts_of_rows
 
-    labels = load_labels(sae_folder)
-    if not labels:
+    rows = best_label_rows(sae_folder)
+    if not rows:
         raise SaetoolsError(
             f"{sae_folder}: no labels.jsonl beside this SAE; label it first (`saetools label`) "
             "or use an SAE that ships labels"
         )
-    return LabelIndex(labels, progress=progress, shipped=sae_folder)
+    labels = {j: str(row["label"]) for j, row in rows.items()}
+    return LabelIndex(
+        labels,
+        match_texts=match_texts_of_rows(rows.values()),
+        progress=progress,
+        shipped=sae_folder,
+    )

@@ -1,0 +1,85 @@
+"""Context vectors: what the text around a latent's strongest firings is about, as one embedding.
+
+A latent's label names where it fires (a peak-token label such as ``"!"``); the sentences around
+those firings say what it is used for (enthusiastic openings). The context vector of a latent is
+the unit-normalised mean of the sentence embeddings of the text before and around its top
+example windows in a labelling store. Query matching (:class:`~saetools.labels.similarity.
+LabelIndex`) mixes it with the label's own embedding, so ``--query enthusiasm`` can reach a
+latent labelled ``"!"``. A pack ships them as ``latent-contexts.safetensors``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+CONTEXTS_FILE = "latent-contexts.safetensors"
+CONTEXT_EXAMPLES = 10
+"""Top example windows per latent that are embedded."""
+CONTEXT_BEFORE = 120
+"""Characters of text before a firing's peak that go into its context (the peak token is
+usually the end of what it responds to)."""
+CONTEXT_AFTER = 40
+"""Characters after the peak."""
+
+
+def context_snippets(store, top: int = CONTEXT_EXAMPLES) -> tuple[np.ndarray, list[str]]:
+    """``(latents, texts)``: for each of a store's top ``top`` examples per latent, the latent
+    and the whitespace-normalised text from ``CONTEXT_BEFORE`` characters before its peak to
+    ``CONTEXT_AFTER`` after it."""
+    texts = store.docs["text"].to_numpy()
+    examples = store.examples[store.examples["rank"] < top]
+    snippets = []
+    for row, start, end in examples[["row", "start", "end"]].itertuples(index=False):
+        text = texts[row]
+        window = text[max(0, int(start) - CONTEXT_BEFORE) : int(end) + CONTEXT_AFTER]
+        snippets.append(" ".join(window.split()))
+    return examples["latent"].to_numpy(dtype=np.int64), snippets
+
+
+def context_vectors(
+    store, embedder=None, top: int = CONTEXT_EXAMPLES, progress: bool = False
+) -> np.ndarray:
+    """``[d_sae, dim]`` float32 context vectors of a store's latents (zero rows for latents
+    without examples); ``embedder``: any object with ``embed(texts) -> ndarray`` (default: the
+    shipped MiniLM)."""
+    from .similarity import default_embedder
+
+    embedder = embedder or default_embedder()
+    latents, snippets = context_snippets(store, top)
+    vectors = embedder.embed(snippets, progress=progress) if snippets else np.zeros((0, 1))
+    out = np.zeros((store.d_sae, vectors.shape[1]), dtype=np.float32)
+    np.add.at(out, latents, vectors.astype(np.float32))
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    return np.divide(out, norms, out=np.zeros_like(out), where=norms > 0)
+
+
+def save_context_vectors(folder: str | Path, vectors: np.ndarray, model: str) -> Path:
+    """Write context vectors (float16) beside an SAE as ``latent-contexts.safetensors``."""
+    from ..tensorfile import save_tensors
+
+    path = Path(folder) / CONTEXTS_FILE
+    metadata = {"model": model, "examples": str(CONTEXT_EXAMPLES)}
+    save_tensors(path, {"vectors": vectors.astype(np.float16)}, metadata)
+    return path
+
+
+def load_context_vectors(folder: str | Path | None, model: str, d_sae: int) -> np.ndarray | None:
+    """The context vectors shipped beside an SAE (float32), or None where there are none, they
+    were made with another embedding model, or their row count is not the SAE's width."""
+    from safetensors import SafetensorError, safe_open
+
+    if folder is None or not (Path(folder) / CONTEXTS_FILE).is_file():
+        return None
+    path = Path(folder) / CONTEXTS_FILE
+    try:
+        with safe_open(str(path), "np") as fh:
+            if (fh.metadata() or {}).get("model") != model:
+                return None
+            vectors = fh.get_tensor("vectors").astype(np.float32)
+    except (OSError, SafetensorError) as error:
+        from ..errors import SaetoolsError
+
+        raise SaetoolsError(f"{path}: not a readable context-vector file ({error})") from error
+    return vectors if vectors.ndim == 2 and len(vectors) == d_sae else None
