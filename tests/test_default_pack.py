@@ -34,17 +34,13 @@ def test_default_labels_cover_the_latents():
     assert sum(1 for r in rows if r.get("score") is not None) >= 0.5 * len(rows)
 
 
-def test_the_answers_packs_labels_match_where_their_latents_fire():
-    """The README's first diff with the candidate pack: most top labels name something found
-    around the latent's peak in the compared documents (the default pack: none of five)."""
+def test_the_default_packs_labels_match_where_their_latents_fire():
+    """The README's first diff: most top labels name something found around the latent's peak
+    in the compared documents (the first default pack, keyword labels: none of five)."""
     from saetools.labels.keywords import WINDOW, contains_any, label_terms
-    from saetools.sae.packs import ANSWERS_SAE_DIR
 
     frame = saetools.diff(
-        ROOT / "examples" / "a.jsonl",
-        ROOT / "examples" / "b.jsonl",
-        sae=ANSWERS_SAE_DIR,
-        progress=False,
+        ROOT / "examples" / "a.jsonl", ROOT / "examples" / "b.jsonl", progress=False
     )
     top = frame[(frame["direction"] == "B>A") & frame["significant"]].head(5)
     assert len(top) == 5

@@ -8,11 +8,14 @@ from pathlib import Path
 from ..errors import SaetoolsError
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
-DEFAULT_SAE_DIR = MODELS_DIR / "smollm2-135m-l15-topk"
+DEFAULT_SAE_DIR = MODELS_DIR / "smollm2-135m-l15-topk-answers"
+"""The default: streamed over 10M tokens of chat answers and broad text; per latent the label
+(peak tokens or keywords) that detects best on held-out text, with its keywords for query
+matching (docs/default-model.md)."""
+BROAD_SAE_DIR = MODELS_DIR / "smollm2-135m-l15-topk"
+"""The first default (1.7M tokens of broad text, keyword labels), still shipped: stores made
+with it keep finding their SAE and labels, and ``--sae`` selects it."""
 DEFAULT_EMBEDDING_SAE_DIR = MODELS_DIR / "minilm-l6-doc-topk"
-ANSWERS_SAE_DIR = MODELS_DIR / "smollm2-135m-l15-topk-answers"
-"""Candidate default: streamed over 10M tokens of chat answers and broad text, labels chosen on
-held-out text (docs/default-model.md); not the default yet (clustering regressions)."""
 
 
 def default_sae_path(reader=None) -> Path:
