@@ -90,10 +90,15 @@ def describe_packs() -> list[str]:
         if labels:
             kinds = labels.get("chosen") or {labels.get("source", "?"): labels["count"]}
             f1 = labels.get("detection_f1_heldout") or labels.get("detection_f1") or {}
+            from ..labels.contexts import CONTEXTS_FILE
+
+            matching = (
+                "; queries also match context vectors" if (folder / CONTEXTS_FILE).is_file() else ""
+            )
             lines.append(
                 f"    labels: {labels['count']} ("
                 + ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
-                + f"), detection F1 median {f1.get('median')} on held-out text"
+                + f"), detection F1 median {f1.get('median')} on held-out text{matching}"
             )
         if prov.get("recipe"):
             lines.append(f"    made by: {prov['recipe']}")
