@@ -134,6 +134,7 @@ def test_context_vectors_are_unit_rows_and_round_trip_beside_the_sae(context_sto
 
 
 def test_contexts_let_a_literal_label_be_found_by_what_surrounds_its_firings():
+    from saetools.errors import SaetoolsError
     from saetools.labels.similarity import CONTEXT_WEIGHT, default_embedder
 
     labels = {0: '"!"', 1: "party, celebration", 2: "tax, rates"}
@@ -150,6 +151,8 @@ def test_contexts_let_a_literal_label_be_found_by_what_surrounds_its_firings():
     np.testing.assert_allclose(
         mixed.match_vectors[0], expected / np.linalg.norm(expected), atol=1e-5
     )
+    with pytest.raises(SaetoolsError, match="width 10 cannot be mixed"):
+        LabelIndex(labels, contexts=np.ones((3, 10), dtype=np.float32))
     # the label-similarity filter compares labels, not contexts
     pairs = (np.array([0, 0]), np.array([1, 2]))
     np.testing.assert_allclose(
@@ -169,3 +172,4 @@ def test_a_store_of_a_pack_with_contexts_matches_queries_with_them(context_store
     after = label_index_of_store(store, required=True)
     fired = np.unique(store.examples["latent"].to_numpy())
     assert not np.allclose(after.match_vectors[fired], after.vectors[fired])
+    np.testing.assert_array_equal(label_index_for(sae).match_vectors, after.match_vectors)

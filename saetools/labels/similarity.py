@@ -137,7 +137,7 @@ class LabelIndex:
 
 CONTEXT_WEIGHT = 0.3
 """Weight of a latent's context vector against its label's embedding in query matching
-(docs/design.md: tone clustering over six query wordings was best and flattest at 0.25-0.35)."""
+(docs/design.md: tone clustering over five query pairs was best and flattest at 0.25-0.35)."""
 
 
 def mix_contexts(vectors: np.ndarray, contexts: np.ndarray | None, latents: np.ndarray):
@@ -145,6 +145,11 @@ def mix_contexts(vectors: np.ndarray, contexts: np.ndarray | None, latents: np.n
     latent has a context vector; the label's vector where it has none or ``contexts`` is None."""
     if contexts is None:
         return vectors
+    if contexts.ndim != 2 or contexts.shape[1] != vectors.shape[1]:
+        raise SaetoolsError(
+            f"context vectors of width {contexts.shape[-1]} cannot be mixed with label "
+            f"embeddings of width {vectors.shape[1]} (another embedding model?)"
+        )
     ctx = contexts[latents].astype(np.float32)
     has = np.linalg.norm(ctx, axis=1) > 0
     mixed = vectors.copy()
@@ -219,6 +224,19 @@ def label_index_for(sae_folder: str | Path | None, *, progress: bool = False) ->
     return LabelIndex(
         labels,
         match_texts=match_texts_of_rows(rows.values()),
+        contexts=shipped_contexts(sae_folder),
         progress=progress,
         shipped=sae_folder,
     )
+
+
+def shipped_contexts(sae_folder: str | Path | None) -> np.ndarray | None:
+    """The context vectors shipped beside an SAE for the default embedding model (or None)."""
+    import json
+
+    from .contexts import load_context_vectors
+
+    if sae_folder is None or not (Path(sae_folder) / "cfg.json").is_file():
+        return None
+    width = json.loads((Path(sae_folder) / "cfg.json").read_text()).get("d_sae")
+    return load_context_vectors(sae_folder, DEFAULT_LABEL_MODEL, int(width or -1))
