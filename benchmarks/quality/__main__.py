@@ -73,9 +73,9 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-CANDIDATES_HEADING = "## Candidate packs"
-"""A hand-kept section of docs/benchmarks.md (figures of runs with ``--sae``, beside the
-default's): a new run of the page carries it over unchanged."""
+CANDIDATES_HEADING = "## Other packs"
+"""A hand-kept section of docs/benchmarks.md (figures of runs with ``--sae``: earlier default
+packs and candidates, beside the default's): a new run of the page carries it over unchanged."""
 
 
 def kept_section(page: Path | None, heading: str) -> list[str]:
