@@ -39,8 +39,9 @@ def label_rows(sae_folder: str | Path | None, *, fingerprint: str | None = None)
 
 def read_label_file(path: str | Path) -> list[dict]:
     """The rows of a ``labels.jsonl``, each checked: a JSON object with an integer ``latent``
-    (>= 0) and a string ``label``. A bad line is a one-line error naming the file, the line and
-    the field: skipping it would silently change which label an analysis shows."""
+    (>= 0), a string ``label`` and ``keywords`` where present, a numeric ``score``. A bad line
+    is a one-line error naming the file, the line and the field: skipping it would silently
+    change which label an analysis shows."""
     from ..corpus import iter_json_lines
     from ..errors import InputError
 
@@ -56,20 +57,11 @@ def read_label_file(path: str | Path) -> list[dict]:
                 line=number,
                 field="latent",
             )
-        if row.get("label") is not None and not isinstance(row["label"], str):
-            raise InputError(
-                f"expected a string, got {row['label']!r}",
-                file=path,
-                line=number,
-                field="label",
-            )
-        if row.get("keywords") is not None and not isinstance(row["keywords"], str):
-            raise InputError(
-                f"expected a string, got {row['keywords']!r}",
-                file=path,
-                line=number,
-                field="keywords",
-            )
+        for field in ("label", "keywords"):  # optional strings
+            if row.get(field) is not None and not isinstance(row[field], str):
+                raise InputError(
+                    f"expected a string, got {row[field]!r}", file=path, line=number, field=field
+                )
         score = row.get("score")
         if score is not None and (isinstance(score, bool) or not isinstance(score, int | float)):
             raise InputError(
