@@ -181,34 +181,28 @@ def label_index_of_store(store, *, required: bool, progress: bool = False):
     """The :class:`~saetools.labels.similarity.LabelIndex` of a store's SAE labels; None (or an
     error if ``required``) when the SAE has no labels. Kept for the last few label sets."""
     from ..errors import SaetoolsError
-    from .contexts import CONTEXTS_FILE, load_context_vectors
-    from .similarity import DEFAULT_LABEL_MODEL, LabelIndex
+    from .contexts import CONTEXTS_FILE
+    from .similarity import index_of_label_rows
 
     rows = label_rows_of_store(store)
-    labels = {j: str(row["label"]) for j, row in rows.items()}
-    if not labels:
+    if not rows:
         if required:
             raise SaetoolsError(
                 f"{store.folder}: the SAE of this store ({store.sae_path}) has no labels.jsonl; "
                 "label it first (`saetools label`) or use an SAE with labels"
             )
         return None
-    texts = match_texts_of_rows(rows.values())
-    shown, matched = tuple(sorted(labels.items())), tuple(sorted(texts.items()))
-    contexts_file = Path(store.sae_path or ".") / CONTEXTS_FILE
-    stamp = None  # a context file written since is a new index
-    if store.sae_path and contexts_file.is_file():
-        stamp = (contexts_file.stat().st_size, contexts_file.stat().st_mtime_ns)
-    key = (store.sae_fingerprint, str(store.sae_path), hash((shown, matched)), stamp)
+    stamp = None  # a context file written since makes a new index
+    if store.sae_path and (Path(store.sae_path) / CONTEXTS_FILE).is_file():
+        stat = (Path(store.sae_path) / CONTEXTS_FILE).stat()
+        stamp = (stat.st_size, stat.st_mtime_ns)
+    shown = tuple(sorted((j, match_text(r), str(r["label"])) for j, r in rows.items()))
+    key = (store.sae_fingerprint, str(store.sae_path), hash(shown), stamp)
     if key not in _LABEL_INDEXES:
         if len(_LABEL_INDEXES) >= 4:
             _LABEL_INDEXES.pop(next(iter(_LABEL_INDEXES)))
-        _LABEL_INDEXES[key] = LabelIndex(
-            labels,
-            match_texts=texts,
-            contexts=load_context_vectors(store.sae_path, DEFAULT_LABEL_MODEL, store.d_sae),
-            progress=progress,
-            shipped=store.sae_path,
+        _LABEL_INDEXES[key] = index_of_label_rows(
+            rows, store.sae_path, store.d_sae, progress=progress
         )
     return _LABEL_INDEXES[key]
 

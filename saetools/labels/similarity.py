@@ -212,7 +212,9 @@ def _known_vectors(folders: list[Path], model: str) -> dict[str, np.ndarray]:
 
 def label_index_for(sae_folder: str | Path | None, *, progress: bool = False) -> LabelIndex:
     """The :class:`LabelIndex` of the labels stored next to an SAE."""
-    from . import best_label_rows, match_texts_of_rows
+    import json
+
+    from . import best_label_rows
 
     rows = best_label_rows(sae_folder)
     if not rows:
@@ -220,23 +222,27 @@ def label_index_for(sae_folder: str | Path | None, *, progress: bool = False) ->
             f"{sae_folder}: no labels.jsonl beside this SAE; label it first (`saetools label`) "
             "or use an SAE that ships labels"
         )
-    labels = {j: str(row["label"]) for j, row in rows.items()}
+    cfg = Path(sae_folder) / "cfg.json"
+    width = json.loads(cfg.read_text()).get("d_sae") if cfg.is_file() else None
+    return index_of_label_rows(rows, sae_folder, width, progress=progress)
+
+
+def index_of_label_rows(
+    rows: dict[int, dict], sae_folder, d_sae: int | None, *, progress: bool = False
+) -> LabelIndex:
+    """The :class:`LabelIndex` of an SAE's winning label rows (latent -> row): labels shown,
+    label + keywords matched, mixed with the context vectors beside the SAE where they exist
+    for its width ``d_sae`` (none when it is unknown)."""
+    from . import match_texts_of_rows
+    from .contexts import load_context_vectors
+
+    contexts = None
+    if sae_folder is not None and d_sae is not None:
+        contexts = load_context_vectors(sae_folder, DEFAULT_LABEL_MODEL, int(d_sae))
     return LabelIndex(
-        labels,
+        {j: str(row["label"]) for j, row in rows.items()},
         match_texts=match_texts_of_rows(rows.values()),
-        contexts=shipped_contexts(sae_folder),
+        contexts=contexts,
         progress=progress,
         shipped=sae_folder,
     )
-
-
-def shipped_contexts(sae_folder: str | Path | None) -> np.ndarray | None:
-    """The context vectors shipped beside an SAE for the default embedding model (or None)."""
-    import json
-
-    from .contexts import load_context_vectors
-
-    if sae_folder is None or not (Path(sae_folder) / "cfg.json").is_file():
-        return None
-    width = json.loads((Path(sae_folder) / "cfg.json").read_text()).get("d_sae")
-    return load_context_vectors(sae_folder, DEFAULT_LABEL_MODEL, int(width or -1))

@@ -59,6 +59,7 @@ def pack_with_fingerprint(fingerprint: str) -> Path | None:
 def describe_packs() -> list[str]:
     """Lines describing each shipped SAE: size, reader, FVU, labels and how it was made."""
     from ..labels import user_label_summary
+    from ..labels.contexts import CONTEXTS_FILE
 
     folders = sorted(p for p in MODELS_DIR.glob("*") if (p / "cfg.json").exists())
     if not folders:
@@ -90,8 +91,6 @@ def describe_packs() -> list[str]:
         if labels:
             kinds = labels.get("chosen") or {labels.get("source", "?"): labels["count"]}
             f1 = labels.get("detection_f1_heldout") or labels.get("detection_f1") or {}
-            from ..labels.contexts import CONTEXTS_FILE
-
             matching = (
                 "; queries also match context vectors" if (folder / CONTEXTS_FILE).is_file() else ""
             )
