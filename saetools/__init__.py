@@ -42,6 +42,7 @@ _EXPORTS = {
     "search": "saetools.api",
     "hypotheses": "saetools.api",
     "label": "saetools.api",
+    "label_contexts": "saetools.api",
     "LLMClient": "saetools.llm",
     "open_store": "saetools.store",
     "read_corpus": "saetools.corpus",

@@ -355,3 +355,22 @@ def label(
         write_user_labels(store.sae_path, rows, fingerprint=store.sae_fingerprint) if rows else None
     )
     return rows, failures, path
+
+
+def label_contexts(
+    target, *, data=None, source: Source | None = None, progress: bool = True, **kwargs
+) -> Path:
+    """Compute the context vectors of an SAE's latents and file them on this machine; returns
+    the file written.
+
+    ``target`` and ``data`` are as for :func:`label`. A latent's context vector is the mean
+    sentence embedding of the text around its strongest firings in those documents; query
+    matching (search, targeted cluster) mixes it with the label's embedding, so a query can find
+    a latent by what surrounds its firings (docs/search.md). Keywords: :class:`Source` fields.
+    """
+    from .labels.contexts import write_store_contexts
+    from .labels.llm import labelling_store
+
+    source, _ = _bind(source, None, None, kwargs)
+    store = labelling_store(target, data, source, progress=progress)
+    return write_store_contexts(store, progress=progress)

@@ -61,6 +61,24 @@ def test_a_pack_with_keywords_is_matched_on_them_until_a_better_label_wins(tmp_p
     assert index.match("excited", top=1)["latent"].tolist() == [5]
 
 
+EXCITED = [
+    "We are so thrilled to announce the winners, this is wonderful news!",
+    "What a fantastic day, I can't wait to celebrate with everyone!",
+    "Amazing! The team did it again and the fans are ecstatic!",
+    "I'm absolutely delighted with the results, hooray!",
+    "This is the best surprise ever, thank you so much!",
+    "Wow, the concert was incredible and we loved every minute!",
+]
+TAXES = [
+    "File form 1040 with the tax office before the April deadline.",
+    "The income tax rate for this bracket is set by the revenue service.",
+    "Deductions reduce taxable income reported on the annual return.",
+    "Attach the W-2 statement to the federal tax return.",
+    "Quarterly estimated taxes are due to the treasury four times a year.",
+    "An audit checks the figures reported on a company's tax filing.",
+]
+
+
 @pytest.fixture(autouse=True)
 def _home(tmp_path, monkeypatch):
     monkeypatch.setenv("SAETOOLS_HOME", str(tmp_path / "home"))
@@ -71,24 +89,8 @@ def context_store(tmp_path_factory, reader_bf16):
     """A store of a random SAE over twelve sentences: six excited, six about tax forms."""
     import saetools
 
-    excited = [
-        "We are so thrilled to announce the winners, this is wonderful news!",
-        "What a fantastic day, I can't wait to celebrate with everyone!",
-        "Amazing! The team did it again and the fans are ecstatic!",
-        "I'm absolutely delighted with the results, hooray!",
-        "This is the best surprise ever, thank you so much!",
-        "Wow, the concert was incredible and we loved every minute!",
-    ]
-    taxes = [
-        "File form 1040 with the tax office before the April deadline.",
-        "The income tax rate for this bracket is set by the revenue service.",
-        "Deductions reduce taxable income reported on the annual return.",
-        "Attach the W-2 statement to the federal tax return.",
-        "Quarterly estimated taxes are due to the treasury four times a year.",
-        "An audit checks the figures reported on a company's tax filing.",
-    ]
     sae = random_sae(tmp_path_factory.mktemp("ctx") / "sae", d_sae=64, k=4)
-    store = saetools.encode(excited + taxes, reader=reader_bf16, sae=sae, progress=False)
+    store = saetools.encode(EXCITED + TAXES, reader=reader_bf16, sae=sae, progress=False)
     return store, sae
 
 
@@ -173,3 +175,38 @@ def test_a_store_of_a_pack_with_contexts_matches_queries_with_them(context_store
     fired = np.unique(store.examples["latent"].to_numpy())
     assert not np.allclose(after.match_vectors[fired], after.vectors[fired])
     np.testing.assert_array_equal(label_index_for(sae).match_vectors, after.match_vectors)
+
+
+def test_labels_contexts_files_vectors_for_any_sae_and_they_win_over_shipped_ones(tmp_path):
+    from click.testing import CliRunner
+
+    from saetools.cli import cli
+    from saetools.labels import label_index_of_store
+    from saetools.labels.contexts import (
+        context_vectors,
+        load_context_vectors,
+        save_context_vectors,
+        user_contexts_path,
+    )
+    from saetools.labels.llm import labelling_store
+
+    from .helpers import cli_error
+
+    sae = random_sae(tmp_path / "sae", d_sae=64, k=4, labels={j: f"x{j}" for j in range(64)})
+    data = write_jsonl(tmp_path / "docs.jsonl", [{"text": t} for t in EXCITED + TAXES])
+    save_context_vectors(sae, np.zeros((64, 384), np.float32), "all-MiniLM-L6-v2")  # shipped
+    store = labelling_store(sae, data, progress=False)
+    shipped = label_index_of_store(store, required=True)
+    np.testing.assert_array_equal(shipped.match_vectors, shipped.vectors)  # zero rows: no mix
+
+    result = CliRunner().invoke(cli, ["labels", "contexts", str(sae), "--data", str(data), "-q"])
+    assert result.exit_code == 0, result.output
+    path = user_contexts_path(sae)
+    fired = np.unique(store.examples["latent"].to_numpy())
+    assert f"{len(fired):,} of 64 latents fire here" in result.output and str(path) in result.output
+    made = load_context_vectors(path.parent, "all-MiniLM-L6-v2", 64)
+    np.testing.assert_allclose(made, context_vectors(store), atol=1e-3)
+    index = label_index_of_store(store, required=True)  # the new file makes a new index
+    assert not np.allclose(index.match_vectors[fired], index.vectors[fired])
+    np.testing.assert_array_equal(label_index_for(sae).match_vectors, index.match_vectors)
+    assert "is an SAE: pass --data" in cli_error("labels", "contexts", sae, "-q")

@@ -181,7 +181,7 @@ def label_index_of_store(store, *, required: bool, progress: bool = False):
     """The :class:`~saetools.labels.similarity.LabelIndex` of a store's SAE labels; None (or an
     error if ``required``) when the SAE has no labels. Kept for the last few label sets."""
     from ..errors import SaetoolsError
-    from .contexts import CONTEXTS_FILE
+    from .contexts import context_files
     from .similarity import index_of_label_rows
 
     rows = label_rows_of_store(store)
@@ -192,17 +192,22 @@ def label_index_of_store(store, *, required: bool, progress: bool = False):
                 "label it first (`saetools label`) or use an SAE with labels"
             )
         return None
-    stamp = None  # a context file written since makes a new index
-    if store.sae_path and (Path(store.sae_path) / CONTEXTS_FILE).is_file():
-        stat = (Path(store.sae_path) / CONTEXTS_FILE).stat()
-        stamp = (stat.st_size, stat.st_mtime_ns)
+    stamp = []  # a context file written since makes a new index
+    for path in context_files(store.sae_path, store.sae_fingerprint):
+        if path.is_file():
+            stat = path.stat()
+            stamp.append((str(path), stat.st_size, stat.st_mtime_ns))
     shown = tuple(sorted((j, match_text(r), str(r["label"])) for j, r in rows.items()))
-    key = (store.sae_fingerprint, str(store.sae_path), hash(shown), stamp)
+    key = (store.sae_fingerprint, str(store.sae_path), hash(shown), tuple(stamp))
     if key not in _LABEL_INDEXES:
         if len(_LABEL_INDEXES) >= 4:
             _LABEL_INDEXES.pop(next(iter(_LABEL_INDEXES)))
         _LABEL_INDEXES[key] = index_of_label_rows(
-            rows, store.sae_path, store.d_sae, progress=progress
+            rows,
+            store.sae_path,
+            store.d_sae,
+            fingerprint=store.sae_fingerprint,
+            progress=progress,
         )
     return _LABEL_INDEXES[key]
 

@@ -5,7 +5,9 @@ those firings say what it is used for (enthusiastic openings). The context vecto
 the unit-normalised mean of the sentence embeddings of the text before and around its top
 example windows in a labelling store. Query matching (:class:`~saetools.labels.similarity.
 LabelIndex`) mixes it with the label's own embedding, so ``--query enthusiasm`` can reach a
-latent labelled ``"!"``. A pack ships them as ``latent-contexts.safetensors``.
+latent labelled ``"!"``. A pack ships them as ``latent-contexts.safetensors``; for any other SAE,
+``saetools labels contexts`` writes them beside this machine's labels for it
+(``$SAETOOLS_HOME/labels/<fingerprint>/``), which win over the pack's own.
 """
 
 from __future__ import annotations
@@ -63,6 +65,49 @@ def save_context_vectors(folder: str | Path, vectors: np.ndarray, model: str) ->
     metadata = {"model": model, "examples": str(CONTEXT_EXAMPLES)}
     save_tensors(path, {"vectors": vectors.astype(np.float16)}, metadata)
     return path
+
+
+def user_contexts_path(sae_folder=None, *, fingerprint: str | None = None) -> Path:
+    """Where context vectors made on this machine for an SAE go: beside its user labels
+    (:func:`saetools.labels.user_labels_path`), filed under the SAE's weight fingerprint."""
+    from . import user_labels_path
+
+    return user_labels_path(sae_folder, fingerprint=fingerprint).with_name(CONTEXTS_FILE)
+
+
+def context_files(sae_folder, fingerprint: str | None) -> list[Path]:
+    """The context-vector files that may hold an SAE's vectors, first wins: this machine's
+    (needs the fingerprint), then the one beside the SAE."""
+    files = []
+    if fingerprint is not None:
+        files.append(user_contexts_path(fingerprint=fingerprint))
+    if sae_folder is not None:
+        files.append(Path(sae_folder) / CONTEXTS_FILE)
+    return files
+
+
+def find_context_vectors(
+    sae_folder, fingerprint: str | None, model: str, d_sae: int
+) -> np.ndarray | None:
+    """An SAE's context vectors from the first of :func:`context_files` that holds usable
+    ones (made with ``model``, ``d_sae`` rows), or None."""
+    for path in context_files(sae_folder, fingerprint):
+        vectors = load_context_vectors(path.parent, model, d_sae)
+        if vectors is not None:
+            return vectors
+    return None
+
+
+def write_store_contexts(store, *, embedder=None, progress: bool = False) -> Path:
+    """Compute the context vectors of a store's SAE from its top examples and file them under
+    the SAE's fingerprint on this machine (atomically); returns the file written."""
+    from .similarity import DEFAULT_LABEL_MODEL
+
+    vectors = context_vectors(store, embedder, progress=progress)
+    path = user_contexts_path(fingerprint=store.sae_fingerprint)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model = getattr(embedder, "name", None) or DEFAULT_LABEL_MODEL
+    return save_context_vectors(path.parent, vectors, model)
 
 
 def load_context_vectors(folder: str | Path | None, model: str, d_sae: int) -> np.ndarray | None:

@@ -224,21 +224,30 @@ def label_index_for(sae_folder: str | Path | None, *, progress: bool = False) ->
         )
     cfg = Path(sae_folder) / "cfg.json"
     width = json.loads(cfg.read_text()).get("d_sae") if cfg.is_file() else None
-    return index_of_label_rows(rows, sae_folder, width, progress=progress)
+    from ..sae.io import folder_fingerprint
+
+    fingerprint = folder_fingerprint(sae_folder)
+    return index_of_label_rows(rows, sae_folder, width, fingerprint=fingerprint, progress=progress)
 
 
 def index_of_label_rows(
-    rows: dict[int, dict], sae_folder, d_sae: int | None, *, progress: bool = False
+    rows: dict[int, dict],
+    sae_folder,
+    d_sae: int | None,
+    *,
+    fingerprint: str | None = None,
+    progress: bool = False,
 ) -> LabelIndex:
     """The :class:`LabelIndex` of an SAE's winning label rows (latent -> row): labels shown,
-    label + keywords matched, mixed with the context vectors beside the SAE where they exist
-    for its width ``d_sae`` (none when it is unknown)."""
+    label + keywords matched, mixed with the SAE's context vectors where they exist for its
+    width ``d_sae`` (none when it is unknown): this machine's, filed under ``fingerprint``,
+    else those beside the SAE."""
     from . import match_texts_of_rows
-    from .contexts import load_context_vectors
+    from .contexts import find_context_vectors
 
     contexts = None
-    if sae_folder is not None and d_sae is not None:
-        contexts = load_context_vectors(sae_folder, DEFAULT_LABEL_MODEL, int(d_sae))
+    if d_sae is not None:
+        contexts = find_context_vectors(sae_folder, fingerprint, DEFAULT_LABEL_MODEL, int(d_sae))
     return LabelIndex(
         {j: str(row["label"]) for j, row in rows.items()},
         match_texts=match_texts_of_rows(rows.values()),
