@@ -24,6 +24,23 @@ def synthetic_dictionary(n: int, d: int = 48, atoms: int = 192, active: int = 4,
     return x, dictionary
 
 
+def fresh_home(folder: Path) -> Path:
+    """An empty ``$SAETOOLS_HOME`` at ``folder`` that shares the current home's converted
+    reader and CPU dtype probe, so a test with a clean cache does not convert the GGUF again
+    (~25 s; tests/test_readers.py checks the conversion itself)."""
+    import shutil
+
+    from saetools.paths import saetools_home
+
+    home = saetools_home()
+    folder.mkdir(parents=True, exist_ok=True)
+    (home / "readers").mkdir(exist_ok=True)
+    (folder / "readers").symlink_to(home / "readers")
+    if (home / "dtype-probe.json").is_file():
+        shutil.copy(home / "dtype-probe.json", folder / "dtype-probe.json")
+    return folder
+
+
 def write_jsonl(path: Path, rows) -> Path:
     """Write dict rows as JSONL."""
     with open(path, "w") as fh:

@@ -17,7 +17,7 @@ from saetools.analyses.diff import diff_matrices
 from saetools.analyses.stats import benjamini_hochberg, two_proportion_test, welch_test
 from saetools.errors import SaetoolsError
 
-from .helpers import random_sae, write_jsonl
+from .helpers import fresh_home, random_sae, write_jsonl
 
 
 def test_benjamini_hochberg_known_values():
@@ -226,13 +226,9 @@ def test_cli_diff_fit_trains_an_sae_on_both_sides_and_caches_it(tmp_path):
     import os
     import time
 
-    from saetools.paths import saetools_home
-
     from .conftest import ROOT
 
-    (tmp_path / "home").mkdir()
-    (tmp_path / "home" / "readers").symlink_to(saetools_home() / "readers")  # skip reconversion
-    env = {**os.environ, "SAETOOLS_HOME": str(tmp_path / "home")}
+    env = {**os.environ, "SAETOOLS_HOME": str(fresh_home(tmp_path / "home"))}
     args = [
         sys.executable,
         "-m",

@@ -8,7 +8,7 @@ import pytest
 from saetools.labels import match_text, match_texts_of_rows
 from saetools.labels.similarity import LabelIndex, label_index_for
 
-from .helpers import random_sae, write_jsonl
+from .helpers import fresh_home, random_sae, write_jsonl
 
 # literal labels, as peak-token labels are: the keywords carry what the latent is about
 ROWS = [
@@ -81,7 +81,7 @@ TAXES = [
 
 @pytest.fixture(autouse=True)
 def _home(tmp_path, monkeypatch):
-    monkeypatch.setenv("SAETOOLS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SAETOOLS_HOME", str(fresh_home(tmp_path / "home")))
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from saetools.errors import SaetoolsError
 from saetools.labels import labels_of_store, load_labels
 from saetools.labels.imports import read_explanations
 from saetools.sae.io import folder_fingerprint
-from tests.helpers import cli_error, random_sae
+from tests.helpers import cli_error, fresh_home, random_sae
 
 
 def neuronpedia_export(path):
@@ -39,7 +39,7 @@ def neuronpedia_export(path):
 
 
 def test_neuronpedia_export_is_imported_and_wins_over_shipped_labels(tmp_path, monkeypatch):
-    monkeypatch.setenv("SAETOOLS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SAETOOLS_HOME", str(fresh_home(tmp_path / "home")))
     sae = random_sae(tmp_path / "sae", labels={3: "tokens: 'the'", 5: "numbers"})
     export = neuronpedia_export(tmp_path / "np.json")
     from click.testing import CliRunner
@@ -99,7 +99,7 @@ def test_bad_label_files_fail_on_their_line(tmp_path):
 
 
 def test_imported_labels_let_search_run_on_an_unlabelled_sae(tmp_path, monkeypatch):
-    monkeypatch.setenv("SAETOOLS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SAETOOLS_HOME", str(fresh_home(tmp_path / "home")))
     sae = random_sae(tmp_path / "sae", d_sae=128, seed=2)
     texts = ["It rained all day in the city.", "Markets rallied after the report.", "A quiet walk."]
     store = saetools.encode(texts, tmp_path / "store", sae=sae)

@@ -18,7 +18,7 @@ import torch
 import saetools
 from saetools.errors import InputError
 
-from .helpers import cli_error, random_sae, write_jsonl
+from .helpers import cli_error, fresh_home, random_sae, write_jsonl
 
 TEXTS = [
     f"Document {i}: the {w} is a tool used for {u}."
@@ -268,12 +268,8 @@ def test_a_named_reader_without_layer_reads_at_the_sae_layer(tmp_path, monkeypat
     from click.testing import CliRunner
 
     from saetools.cli import cli
-    from saetools.paths import saetools_home
 
-    readers = saetools_home() / "readers"  # the converted reader, shared with the fresh home
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "readers").symlink_to(readers)
+    home = fresh_home(tmp_path / "home")
     monkeypatch.setenv("SAETOOLS_HOME", str(home))
     sae = random_sae(tmp_path / "sae", 64, 4, labels={j: f"thing {j}" for j in range(64)})
     cfg = json.loads((sae / "cfg.json").read_text())

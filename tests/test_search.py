@@ -128,7 +128,8 @@ def test_search_cli_table_and_outputs(planted_file, tmp_path):
     ],
 )
 def test_search_bad_input_is_a_one_line_error(planted_file, args, message):
-    assert message in cli_error("search", planted_file, *args, "-q")
+    # --id-field as above, so the store encoded there is reused
+    assert message in cli_error("search", planted_file, *args, "--id-field", "id", "-q")
 
 
 def test_search_error_is_printed_as_one_line_without_traceback(planted_file):
