@@ -71,7 +71,7 @@ def test_families_command_on_real_text(tmp_path, example_texts):
     from saetools.cli import cli
     from tests.helpers import write_jsonl
 
-    data = write_jsonl(tmp_path / "docs.jsonl", [{"text": t} for t in example_texts[:300]])
+    data = write_jsonl(tmp_path / "docs.jsonl", [{"text": t} for t in example_texts[:150]])
     out, graph = tmp_path / "families.csv", tmp_path / "families.dot"
     result = CliRunner().invoke(
         cli, ["families", str(data), "--out", str(out), "--graph", str(graph), "--top", "3"]
