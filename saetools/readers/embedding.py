@@ -1,4 +1,5 @@
-"""EmbeddingReader: one sentence-transformers vector per document (the seed-001 path)."""
+"""EmbeddingReader: one sentence-transformers vector per document, as in "Steering semantic
+search with interpretable features from sparse autoencoders"."""
 
 from __future__ import annotations
 
