@@ -126,3 +126,27 @@ def test_encoding_in_windows_equals_one_long_read(tmp_path, reader_bf16, monkeyp
     assert windowed.docs[["id", "text"]].equals(whole.docs[["id", "text"]])
     assert windowed.manifest["source"]["docs_hash"] == whole.manifest["source"]["docs_hash"]
     assert not list(tmp_path.glob(".*docs-*.parquet"))  # no spool left behind
+
+
+def test_a_cpu_read_yields_a_document_once_at_most_a_window_of_tokens_is_read(
+    reader_bf16, example_texts, monkeypatch
+):
+    """On a CPU each window is read alone, so documents are not held back until a whole chunk is
+    read: the first arrives after about one window of tokens (the progress bar moves, and the
+    SAE sees activations as they come)."""
+    texts = example_texts[:60]
+    total = sum(len(ids) for ids, _ in reader_bf16._tokenized(texts))
+    assert total > 4 * reader_bf16.window
+    reader_bf16.outlier_limit  # noqa: B018 - calibrated before counting
+    read: list[int] = []
+    forward = reader_bf16.forward_windows
+
+    def counting(inputs):
+        read.extend(len(ids) - 1 for ids in inputs)  # the sink token is not the document's
+        return forward(inputs)
+
+    monkeypatch.setattr(reader_bf16, "forward_windows", counting)
+    parts = reader_bf16.iter_parts(texts)
+    doc, _, _ = next(parts)
+    assert doc == 0 and 0 < sum(read) <= reader_bf16.window
+    assert sum(1 for _ in parts) == len(texts) - 1 and sum(read) >= total

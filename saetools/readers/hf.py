@@ -113,7 +113,9 @@ class HFReader:
     stream_tokens = 8192
     """Documents longer than this many tokens are read and yielded in parts."""
     chunk_tokens = 65536
-    """At most this many tokens of short documents are read together."""
+    """At most this many tokens of short documents are read together on an accelerator (on a
+    CPU, where each window is read alone, a group holds at most one window's worth of tokens,
+    so documents flow on as they are read)."""
     chunk_docs = 256
     """Documents tokenised and batched together. On an accelerator a chunk's windows share
     batches, so a caller that wants reproducible values reads in chunks aligned to multiples of
@@ -351,13 +353,14 @@ class HFReader:
     ) -> Iterator[tuple[int, TokenActivations, bool]]:
         group: list[int] = []
         size = 0
+        limit = self.chunk_tokens if self.read_align > 1 else self.window
         for doc, (ids, _) in enumerate(tokenized):
             if len(ids) > self.stream_tokens:
                 yield from self._read_short(texts, tokenized, group)
                 group, size = [], 0
                 yield from self._read_long(doc, texts[doc], tokenized[doc])
                 continue
-            if group and size + len(ids) > self.chunk_tokens:
+            if group and size + len(ids) > limit:
                 yield from self._read_short(texts, tokenized, group)
                 group, size = [], 0
             group.append(doc)
