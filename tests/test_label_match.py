@@ -8,7 +8,7 @@ import pytest
 from saetools.labels import match_text, match_texts_of_rows
 from saetools.labels.similarity import LabelIndex, label_index_for
 
-from .helpers import fresh_home, random_sae, write_jsonl
+from .helpers import cli_error, fresh_home, random_sae, write_jsonl
 
 # literal labels, as peak-token labels are: the keywords carry what the latent is about
 ROWS = [
@@ -189,8 +189,6 @@ def test_labels_contexts_files_vectors_for_any_sae_and_they_win_over_shipped_one
         user_contexts_path,
     )
     from saetools.labels.llm import labelling_store
-
-    from .helpers import cli_error
 
     sae = random_sae(tmp_path / "sae", d_sae=64, k=4, labels={j: f"x{j}" for j in range(64)})
     data = write_jsonl(tmp_path / "docs.jsonl", [{"text": t} for t in EXCITED + TAXES])
