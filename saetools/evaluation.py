@@ -194,15 +194,28 @@ def articles(topic: str) -> list[str]:
     return [" ".join(p.read_bytes().decode("utf-8", errors="replace").split()) for p in files]
 
 
+def _within(per_topic: int, population: list[str], topic: str) -> int:
+    """``per_topic``, or a clear error when the topic has fewer articles to draw from."""
+    if per_topic > len(population):
+        raise ValueError(
+            f"BBC topic {topic!r} has {len(population)} usable articles; "
+            f"{per_topic} per topic asked (ask for fewer documents)"
+        )
+    return per_topic
+
+
 def short_documents(n: int, seed: int = 11) -> tuple[list[str], list[str]]:
     """``n`` openings from the base topics (shuffled) and a pool of tech openings."""
     rng = random.Random(seed)
     per_topic = n // len(BASE_TOPICS) + 1
     docs = [
-        opening(t, 300) for topic in BASE_TOPICS for t in rng.sample(articles(topic), per_topic)
+        opening(t, 300)
+        for topic in BASE_TOPICS
+        for t in rng.sample(articles(topic), _within(per_topic, articles(topic), topic))
     ]
     rng.shuffle(docs)
-    pool = [opening(t, 300) for t in rng.sample(articles(POOL_TOPIC), n // 2)]
+    tech = articles(POOL_TOPIC)
+    pool = [opening(t, 300) for t in rng.sample(tech, min(n // 2, len(tech)))]
     return docs[:n], pool
 
 
@@ -215,7 +228,12 @@ def long_documents(n: int, seed: int = 12) -> tuple[list[str], list[str]]:
         return [t for t in articles(topic) if lo <= len(t) <= hi]
 
     per_topic = n // len(BASE_TOPICS) + 1
-    docs = [t for topic in BASE_TOPICS for t in rng.sample(fitting(topic), per_topic)]
+    docs = [
+        t
+        for topic in BASE_TOPICS
+        for t in rng.sample(fitting(topic), _within(per_topic, fitting(topic), topic))
+    ]
     rng.shuffle(docs)
-    pool = rng.sample(fitting(POOL_TOPIC), n // 2)
+    tech = fitting(POOL_TOPIC)
+    pool = rng.sample(tech, min(n // 2, len(tech)))
     return docs[:n], pool

@@ -15,6 +15,7 @@ from benchmarks.quality.fidelity import direction_sae
 from benchmarks.quality.llm_proposer import parse_lines
 from benchmarks.quality.planted_diff import (
     PROPERTIES,
+    ceiling_hit,
     first_hit,
     gram_matrix,
     gram_set,
@@ -66,6 +67,21 @@ def test_first_hit_is_the_rank_of_the_first_item_that_separates_the_planted_docu
     assert up[:2] == [0, 2]  # the broad item ranks first, the planted one second
     assert first_hit(frame, sp.csr_matrix(b), planted) == 2
     assert first_hit(frame, sp.csr_matrix(b), planted, top=1) == 0
+
+
+def test_the_ceiling_is_whether_a_perfect_latent_is_significant_under_the_same_diff():
+    """A latent firing on exactly the planted documents is significant when enough are planted,
+    not when too few are among many latents (Benjamini-Hochberg), and is again among few."""
+    rng = np.random.default_rng(1)
+    n, width = 300, 2000
+    a = sp.random(n, width, density=0.02, format="csr", dtype=np.float32, random_state=rng)
+    b = sp.random(n, width, density=0.02, format="csr", dtype=np.float32, random_state=rng)
+    many, few = np.zeros(n, bool), np.zeros(n, bool)
+    many[:30] = True  # 10% of B
+    few[:9] = True  # 3% of B: p = 3.7e-3, above the bar 0.05 / 2,001
+    assert ceiling_hit(a, b, many) == 1
+    assert ceiling_hit(a, b, few) == 0
+    assert ceiling_hit(a[:, :10], b[:, :10], few) == 1  # bar 0.05 / 11
 
 
 def test_ndcg_with_binary_relevance():

@@ -35,12 +35,16 @@ def test_welch_matches_scipy():
     np.testing.assert_allclose(p, ref.pvalue, rtol=1e-6)
 
 
-def test_two_proportion_test_uses_fisher_for_small_counts():
-    p = two_proportion_test(np.array([1, 300]), 400, np.array([6, 340]), 400)
-    assert p[0] == pytest.approx(sps.fisher_exact([[1, 399], [6, 394]]).pvalue)
-    pooled = 640 / 800
-    z = (340 / 400 - 300 / 400) / np.sqrt(pooled * (1 - pooled) * (2 / 400))
-    assert p[1] == pytest.approx(2 * sps.norm.sf(abs(z)))
+def test_two_proportion_test_is_fishers_exact_test_for_every_count():
+    count_a, count_b = np.array([1, 300, 0, 20]), np.array([6, 340, 18, 50])
+    p = two_proportion_test(count_a, 400, count_b, 400)
+    for got, a, b in zip(p, count_a, count_b, strict=True):
+        assert got == pytest.approx(sps.fisher_exact([[a, 400 - a], [b, 400 - b]]).pvalue)
+    # where a pooled z-test is 3x off although every expected cell is above 5
+    exact = two_proportion_test(np.array([0]), 600, np.array([18]), 600)[0]
+    pooled = 18 / 1200
+    z = (18 / 600) / np.sqrt(pooled * (1 - pooled) * (2 / 600))
+    assert exact < 1.08e-5 < 2 * sps.norm.sf(z)  # 0.05 / 4,609: BH's bar at rank 1
 
 
 def synthetic(n, d, seed, plant_col=None, plant_rate=0.0, plant_density=None):
@@ -206,19 +210,27 @@ def test_diff_bad_input_names_file_and_line(tmp_path, example_sae):
     assert "bad.jsonl:2: malformed JSON" in proc.stderr
 
 
-def test_vectorised_fisher_matches_scipy():
+def test_vectorised_fisher_matches_scipy_for_small_and_large_counts():
     from saetools.analyses.stats import fisher_exact_two_sided
 
     rng = np.random.default_rng(3)
-    n_a, n_b = 120, 90
-    count_a = np.concatenate([rng.integers(0, 6, 40), n_a - rng.integers(0, 6, 20)])
-    count_b = np.concatenate([rng.integers(0, 6, 40), n_b - rng.integers(0, 6, 20)])
-    got = fisher_exact_two_sided(count_a, n_a, count_b, n_b)
-    want = [
-        sps.fisher_exact([[a, n_a - a], [b, n_b - b]]).pvalue
-        for a, b in zip(count_a, count_b, strict=True)
-    ]
-    np.testing.assert_allclose(got, want, rtol=1e-6)
+    for n_a, n_b in ((120, 90), (600, 600), (1000, 30), (5, 7)):
+        count_a = np.r_[
+            rng.integers(0, n_a + 1, 60), rng.integers(0, 6, 20), n_a - rng.integers(0, 6, 20), 0
+        ]
+        count_b = np.r_[
+            rng.integers(0, n_b + 1, 60), rng.integers(0, 6, 20), n_b - rng.integers(0, 6, 20), 0
+        ]
+        count_a, count_b = np.minimum(count_a, n_a), np.minimum(count_b, n_b)
+        got = fisher_exact_two_sided(count_a, n_a, count_b, n_b)
+        want = [
+            sps.fisher_exact([[a, n_a - a], [b, n_b - b]]).pvalue
+            for a, b in zip(count_a, count_b, strict=True)
+        ]
+        np.testing.assert_allclose(got, want, rtol=1e-9)
+    # a million documents: the cost does not grow with the counts
+    big = fisher_exact_two_sided(np.array([499_000]), 500_000, np.array([500_000]), 500_000)[0]
+    assert big == pytest.approx(sps.fisher_exact([[499_000, 1000], [500_000, 0]]).pvalue)
 
 
 @pytest.mark.slow  # > 45 s on a 2-core CPU without native bf16

@@ -18,7 +18,12 @@ item-based ones):
   mean of 150-word chunks), each cluster an item;
 - ``MiniLM probe``: a logistic probe A vs B (5-fold out-of-fold scores); it names no property, so
   it counts as a hit (rank 1) when at least half of the m = min(10, #planted) most B-like B
-  documents carry the plant — what a user reading them would need.
+  documents carry the plant — what a user reading them would need;
+- ``perfect latent`` (the ceiling, not a method): 1 when a latent that fires on exactly the
+  planted documents, added to the SAE's latents, is significant under the same diff. Where it is
+  not, no SAE could name the case at this corpus size: with 300 documents per side, 3% is 9
+  documents, and even a perfect latent's p-value stays above Benjamini-Hochberg's bar among
+  4,608 latents.
 
 Null splits (nothing planted) report how often any item is significant at q < 0.05.
 
@@ -120,8 +125,16 @@ PROPERTIES: dict[str, Plant] = {
     ),
 }
 RATES = (0.01, 0.03, 0.10, 0.30)
-METHODS = ("saetools", "saetools properties", "n-gram", "MiniLM clusters", "MiniLM probe")
-BASELINES = METHODS[2:]
+CEILING = "perfect latent"
+METHODS = (
+    "saetools",
+    "saetools properties",
+    "n-gram",
+    "MiniLM clusters",
+    "MiniLM probe",
+    CEILING,
+)
+BASELINES = METHODS[2:5]
 GROUP_SWEEP = (None, 0.1, 0.2, 0.3, 0.5, 0.7)
 """Grouping thresholds tried (None: one row per latent)."""
 SWEEP_DEPTH = 20
@@ -183,6 +196,17 @@ def first_hit(frame, b_matrix, planted: np.ndarray, top: int = 5) -> int:
         if auroc(b_matrix[:, [int(item)]].toarray().ravel(), planted) >= 0.9:
             return rank
     return 0
+
+
+def ceiling_hit(a_matrix, b_matrix, planted: np.ndarray) -> int:
+    """1 when a latent firing on exactly the planted B documents, added to the latents of A
+    and B, is significant (B>A) under the default diff, else 0: whether the case can be found
+    at all at this corpus size."""
+    a = sp.hstack([a_matrix, sp.csr_matrix((a_matrix.shape[0], 1), dtype=np.float32)]).tocsr()
+    b = sp.hstack([b_matrix, sp.csr_matrix(planted.astype(np.float32)[:, None])]).tocsr()
+    frame = diff_matrices(a, b)
+    row = frame[frame["latent"] == a_matrix.shape[1]]
+    return int(bool(row["significant"].iloc[0]) and row["direction"].iloc[0] == "B>A")
 
 
 def grouped_hits(frame, a, b, peaks_a, peaks_b, planted, min_similarity, top: int = 5):
@@ -330,6 +354,7 @@ def run_corpus(
                 entry = ranks.setdefault((prop, rate), {m: [] for m in METHODS})
                 sae_frame = diff_matrices(clean[a_rows], b_sae)
                 entry["saetools"].append(first_hit(sae_frame, b_sae, mask))
+                entry[CEILING].append(ceiling_hit(clean[a_rows], b_sae, mask))
                 grouping = (clean[a_rows], b_sae, clean_peaks[a_rows], b_peaks, mask)
                 entry["saetools properties"].append(
                     grouped_hits(sae_frame, *grouping, GROUP_SIMILARITY)[0]
@@ -401,7 +426,7 @@ def markdown(result: CorpusResult) -> list[str]:
         f"({result.seconds / 60:.1f} min; mean {result.tokens_per_doc:.0f} SmolLM2 tokens per "
         "document)",
         "",
-        "Hit rank per split (0 = not in the top 5):",
+        f"Hit rank per split (0 = not in the top 5; {CEILING}: 1 = significant, 0 = not):",
         "",
         "| property | p | " + " | ".join(METHODS) + " |",
         "|---|---|" + "---|" * len(METHODS),

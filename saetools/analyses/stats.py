@@ -6,30 +6,16 @@ import numpy as np
 from scipy import stats
 
 
-def two_proportion_test(
-    count_a: np.ndarray, n_a: int, count_b: np.ndarray, n_b: int, exact_below: int = 5
-) -> np.ndarray:
-    """Two-sided p-values: pooled z-test, or Fisher's exact test where an expected cell < 5."""
-    p_a, p_b = count_a / n_a, count_b / n_b
-    pooled = (count_a + count_b) / (n_a + n_b)
-    se = np.sqrt(pooled * (1 - pooled) * (1 / n_a + 1 / n_b))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.where(se > 0, (p_b - p_a) / se, 0.0)
-    p = 2 * stats.norm.sf(np.abs(z))
-    total = count_a + count_b
-    expected_min = np.minimum.reduce(
-        [
-            total * n_a / (n_a + n_b),
-            total * n_b / (n_a + n_b),
-            (n_a + n_b - total) * n_a / (n_a + n_b),
-            (n_a + n_b - total) * n_b / (n_a + n_b),
-        ]
-    )
-    small = np.nonzero((expected_min < exact_below) & (total > 0))[0]
-    if len(small):
-        p[small] = fisher_exact_two_sided(count_a[small], n_a, count_b[small], n_b)
-    p[total == 0] = 1.0
-    return p
+def two_proportion_test(count_a: np.ndarray, n_a: int, count_b: np.ndarray, n_b: int) -> np.ndarray:
+    """Two-sided p-values of a difference between two proportions: Fisher's exact test on the
+    2x2 table of active counts, for every count.
+
+    Exact, not a pooled z-test: Benjamini-Hochberg over thousands of latents asks for p-values
+    near 1e-5, where the normal approximation is off by a factor of 3 for small counts (0 of
+    600 against 18 of 600: z-test 1.9e-5, exact 6.7e-6) even where every expected cell is
+    above 5, the usual rule for switching.
+    """
+    return fisher_exact_two_sided(count_a, n_a, count_b, n_b)
 
 
 def fisher_exact_two_sided(
@@ -37,25 +23,38 @@ def fisher_exact_two_sided(
 ) -> np.ndarray:
     """Two-sided Fisher exact p-values for many 2x2 tables [[a, n_a - a], [b, n_b - b]].
 
-    Vectorised: the count of B given the column total follows a hypergeometric law; the p-value
-    sums the probabilities of all tables no more likely than the observed one (scipy's rule).
-    Tables are mirrored so the smaller of (active, inactive) totals sets the support size.
+    Given the column total K = a + b, the count of B follows a hypergeometric law; the p-value
+    sums the probabilities of all tables no more likely than the observed one (scipy's rule,
+    relative tolerance 1e-7). The law is unimodal, so that sum is the observed tail plus the
+    opposite tail beyond the first count no more likely than the observed one, found by
+    bisection: the cost is O(log n) per table whatever the counts, vectorised over tables.
     """
     count_a = np.asarray(count_a, dtype=np.int64)
     count_b = np.asarray(count_b, dtype=np.int64)
     total = count_a + count_b
-    flip = total > (n_a + n_b) / 2
-    k = np.where(flip, n_a + n_b - total, total)
-    x = np.where(flip, n_b - count_b, count_b)
-    out = np.ones(len(k))
-    for size in np.unique(k):
-        rows = np.nonzero(k == size)[0]
-        support = np.arange(size + 1)
-        pmf = stats.hypergeom.pmf(support, n_a + n_b, size, n_b)  # same for every row
-        observed = pmf[x[rows]]
-        mask = pmf[None, :] <= observed[:, None] * (1 + 1e-7)
-        out[rows] = np.minimum((mask * pmf[None, :]).sum(1), 1.0)
-    return out
+    law = stats.hypergeom(n_a + n_b, total, n_b)
+    lo, hi = np.maximum(0, total - n_a), np.minimum(total, n_b)
+    mode = np.clip((n_b + 1) * (total + 1) // (n_a + n_b + 2), lo, hi)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bar = law.logpmf(count_b) + 1e-7  # a table this likely or less counts
+        below = count_b < mode
+        # the opposite tail: from `start` away from the mode, the first count with pmf <= bar
+        near = np.where(below, mode, lo)  # pmf falls from mode to hi, rises from lo to mode
+        far = np.where(below, hi + 1, mode)
+        # bisection on [near, far): below -> first y >= mode with pmf(y) <= bar (far if none);
+        # above -> first y >= lo with pmf(y) > bar, so the tail is [lo, y - 1]
+        left, right = near.copy(), far.copy()
+        while np.any(left < right):
+            mid = (left + right) // 2
+            value = law.logpmf(mid)
+            go_right = np.where(below, value > bar, value <= bar) & (left < right)
+            left = np.where(go_right, mid + 1, left)
+            right = np.where(go_right | (left >= right), right, mid)
+        observed_tail = np.where(below, law.cdf(count_b), law.sf(count_b - 1))
+        opposite = np.where(below, law.sf(left - 1), law.cdf(left - 1))
+    p = np.where(count_b == mode, 1.0, observed_tail + opposite)
+    p = np.where(total == 0, 1.0, p)
+    return np.minimum(p, 1.0)
 
 
 def welch_test(
