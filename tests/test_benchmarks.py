@@ -159,6 +159,23 @@ def test_a_latent_fires_on_a_marker_when_most_of_its_peaks_lie_inside_matches():
     assert fires_on_marker([{**inside, "start": 0, "end": 4}] * 3, MARKERS["opener"])
 
 
+def test_the_line_break_opening_a_marked_line_counts_only_when_asked():
+    from benchmarks.quality.real_pairs import MARKERS, fires_on_marker
+
+    text = "Rinse the towels.\n\n4. Hold the pan.\n\nThen rest."
+    opening = {"text": text, "start": text.index("\n\n4."), "end": text.index("4.")}
+    plain = {"text": text, "start": text.index("\n\nThen"), "end": text.index("Then")}
+    word = {"text": text, "start": text.index("pan"), "end": text.index("pan") + 3}
+    before_word = {"text": text, "start": text.index("towels"), "end": text.index(".\n\n4")}
+    numbered = MARKERS["numbered list"]
+    assert not fires_on_marker([opening] * 5, numbered)
+    assert fires_on_marker([opening] * 3 + [plain] * 2, numbered, line_break=True)
+    # ordinary line breaks, words inside the line and tokens before it do not count
+    assert not fires_on_marker([opening] * 2 + [plain] * 3, numbered, line_break=True)
+    assert not fires_on_marker([word] * 5, numbered, line_break=True)
+    assert not fires_on_marker([before_word] * 5, numbered, line_break=True)
+
+
 def test_a_new_page_carries_the_hand_kept_candidate_section_over(tmp_path):
     from benchmarks.quality.__main__ import CANDIDATES_HEADING, kept_section
 

@@ -10,7 +10,11 @@ at p < 0.001) are the pair's known differences — markdown bold, headings, numb
 lists, apologies, AI disclaimers, closing offers ("hope this helps", "let me know"), openers
 ("Certainly!", "Sure"), code fences, summaries. A known difference is *found* when one of the
 diff's first five significant properties in its direction fires on the marker: the peak token of
-at least three of its five top examples on that side lies inside a match of the marker.
+at least three of its five top examples on that side lies inside a match of the marker. A
+second count also accepts a peak on the line break that opens a marked line (the "\n\n" before
+"4. Hold"): a causal reader cannot see the list marker yet at that token, so a latent that says
+"a list item comes next" peaks there; a latent for line breaks in general does not pass, since
+most of its top examples open ordinary lines.
 """
 
 from __future__ import annotations
@@ -48,6 +52,9 @@ TOP = 5
 EXAMPLES = 5
 NEEDED = 3
 MAX_TOKENS = 256
+RANKS = ("found", "found_line")
+"""Per known difference: rank of the first property peaking inside the marker, and of the
+first peaking inside it or on the line break that opens a marked line (None: not in the top)."""
 
 
 class PairResult(NamedTuple):
@@ -111,13 +118,23 @@ def known_differences(texts_a: list[str], texts_b: list[str]) -> list[dict]:
     return out
 
 
-def fires_on_marker(examples: list[dict], pattern: str) -> bool:
-    """Whether at least ``NEEDED`` of the examples peak inside a match of ``pattern``."""
+def peaks_on(item: dict, match: re.Match, line_break: bool) -> bool:
+    """Whether an example's peak token lies inside ``match`` or, with ``line_break``, is the
+    line break (whitespace with a newline) that ends where the match begins."""
+    start, end = item["start"], item["end"]
+    if match.start() <= start and end <= match.end() + 1:
+        return True
+    token = item["text"][start:end]
+    return line_break and end == match.start() and "\n" in token and not token.strip()
+
+
+def fires_on_marker(examples: list[dict], pattern: str, line_break: bool = False) -> bool:
+    """Whether at least ``NEEDED`` of the examples peak on a match of ``pattern`` (see
+    :func:`peaks_on`)."""
     rx = re.compile(pattern)
     inside = 0
     for item in examples[:EXAMPLES]:
-        start, end = item["start"], item["end"]
-        if any(m.start() <= start and end <= m.end() + 1 for m in rx.finditer(item["text"])):
+        if any(peaks_on(item, m, line_break) for m in rx.finditer(item["text"])):
             inside += 1
     return inside >= NEEDED
 
@@ -138,11 +155,12 @@ def run_pair(a: str, b: str, kind: str, n: int, sae=None, reader=None) -> PairRe
     for item in known:
         side = "examples_b" if item["direction"] == "B>A" else "examples_a"
         rows = frame[(frame["direction"] == item["direction"]) & frame["significant"]].head(TOP)
-        item["found"] = None
-        for rank, row in enumerate(rows.itertuples(index=False), start=1):
-            if fires_on_marker(getattr(row, side), MARKERS[item["marker"]]):
-                item["found"] = rank
-                break
+        for key, line_break in (("found", False), ("found_line", True)):
+            item[key] = None
+            for rank, row in enumerate(rows.itertuples(index=False), start=1):
+                if fires_on_marker(getattr(row, side), MARKERS[item["marker"]], line_break):
+                    item[key] = rank
+                    break
     top_labels = {
         d: frame[(frame["direction"] == d) & frame["significant"]]["label"].head(3).tolist()
         for d in ("B>A", "A>B")
@@ -170,25 +188,29 @@ def markdown(results: list[PairResult]) -> list[str]:
     """The section of docs/benchmarks.md."""
     known = [k for r in results for k in r.known]
     found = sum(k["found"] is not None for k in known)
+    found_line = sum(k["found_line"] is not None for k in known)
     lines = [
         "## Real pairs with a known answer",
         "",
         __doc__.strip().split("\n\n", 1)[1],
         "",
-        f"Known differences found in the top {TOP}: **{found} of {len(known)}**.",
+        f"Known differences found in the top {TOP}: **{found} of {len(known)}** with the peak "
+        f"inside the marker, **{found_line} of {len(known)}** also counting the line break that "
+        "opens a marked line.",
         "",
-        "| A | B | tokens A / B | known difference (freq A → B) | found at rank |",
-        "|---|---|---|---|---|",
+        "| A | B | tokens A / B | known difference (freq A → B) | found at rank | "
+        "with the opening line break |",
+        "|---|---|---|---|---|---|",
     ]
     for r in results:
         tokens = f"{r.mean_tokens[0]:.0f} / {r.mean_tokens[1]:.0f}"
         if not r.known:
-            lines.append(f"| {r.a} | {r.b} | {tokens} | (none ≥ {MIN_GAP:.0%}) | |")
+            lines.append(f"| {r.a} | {r.b} | {tokens} | (none ≥ {MIN_GAP:.0%}) | | |")
         for k in r.known:
-            rank = "—" if k["found"] is None else str(k["found"])
+            rank, rank_line = ("—" if k[key] is None else str(k[key]) for key in RANKS)
             lines.append(
                 f"| {r.a} | {r.b} | {tokens} | {k['marker']} {k['direction']} "
-                f"({k['freq_a']:.0%} → {k['freq_b']:.0%}) | {rank} |"
+                f"({k['freq_a']:.0%} → {k['freq_b']:.0%}) | {rank} | {rank_line} |"
             )
     lines += ["", "First three labels per direction:", ""]
     for r in results:
