@@ -1,7 +1,7 @@
 """The evaluation suite in one command; prints the tables and writes docs/benchmarks.md.
 
-    python -m benchmarks.quality                    # ~11 min on 2 CPU cores, no LLM
-    python -m benchmarks.quality --llm local        # ~17 min: + LLM baselines, `saetools serve`
+    python -m benchmarks.quality                    # ~40 min on 2 CPU cores, no LLM
+    python -m benchmarks.quality --llm local        # ~45 min: + LLM baselines, `saetools serve`
     python -m benchmarks.quality --llm http://127.0.0.1:8008/v1
     python -m benchmarks.quality --quick --out /tmp/b.md   # small sizes, a smoke run
     python -m benchmarks.quality --parts short,long --sae saetools/models/NAME  # a candidate

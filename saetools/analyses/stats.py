@@ -38,7 +38,7 @@ def fisher_exact_two_sided(
     with np.errstate(divide="ignore", invalid="ignore"):
         bar = law.logpmf(count_b) + 1e-7  # a table this likely or less counts
         below = count_b < mode
-        # the opposite tail: from `start` away from the mode, the first count with pmf <= bar
+        # the opposite tail starts at the first count, going away from the mode, with pmf <= bar
         near = np.where(below, mode, lo)  # pmf falls from mode to hi, rises from lo to mode
         far = np.where(below, hi + 1, mode)
         # bisection on [near, far): below -> first y >= mode with pmf(y) <= bar (far if none);
