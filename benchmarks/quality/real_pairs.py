@@ -1,4 +1,4 @@
-"""Real pairs with a known answer: does a diff of two models' answers name what differs?
+r"""Real pairs with a known answer: does a diff of two models' answers name what differs?
 
 Pairs from the AlpacaEval outputs (../shared/corpora/alpaca-eval; see its README): the same
 model prompted for concise vs verbose answers, and a model before vs after preference tuning.
@@ -11,8 +11,8 @@ lists, apologies, AI disclaimers, closing offers ("hope this helps", "let me kno
 ("Certainly!", "Sure"), code fences, summaries. A known difference is *found* when one of the
 diff's first five significant properties in its direction fires on the marker: the peak token of
 at least three of its five top examples on that side lies inside a match of the marker. A
-second count also accepts a peak on the line break that opens a marked line (the "\n\n" before
-"4. Hold"): a causal reader cannot see the list marker yet at that token, so a latent that says
+second count also accepts a peak on the line break that opens a marked line (the `\n\n` before
+`4. Hold`): a causal reader cannot see the list marker yet at that token, so a latent that says
 "a list item comes next" peaks there; a latent for line breaks in general does not pass, since
 most of its top examples open ordinary lines.
 """
