@@ -72,6 +72,10 @@ def require(ok: bool, flag: str, what: str, value) -> None:
         raise SaetoolsError(f"{flag} must be {what}, got {value!r}")
 
 
+DEVICE_MAPS = (None, "auto", "balanced", "balanced_low_0", "sequential")
+"""accelerate's placement strategies that ``--device-map`` accepts (None: one device)."""
+
+
 @dataclass
 class Source:
     """Where documents come from and how they become vectors: the data file's fields, the
@@ -110,9 +114,23 @@ class Source:
     (default: the shipped SAE for the reader; API: also an SAE object; docs/models.md)"""
     device: str = "auto"
     """auto (CUDA when present, else CPU) | cpu | cuda | cuda:N; the SAE runs there too"""
+    device_map: str | None = None
+    """spread a reader too large for one GPU over all visible GPUs: auto | balanced |
+    sequential (accelerate); the SAE runs on the GPU that holds the hooked block"""
+    token_budget: int | None = None
+    """tokens per forward pass on a GPU (default: what its free memory holds; halved if a
+    batch still runs out of memory)"""
 
     def __post_init__(self) -> None:
         require(self.layer is None or self.layer >= 0, "--layer", "0 or more", self.layer)
+        require(
+            self.device_map in DEVICE_MAPS,
+            "--device-map",
+            " | ".join(m for m in DEVICE_MAPS if m),
+            self.device_map,
+        )
+        budget = self.token_budget
+        require(budget is None or budget >= 1, "--token-budget", "at least 1", budget)
         require(self.window >= 2, "--window", "at least 2", self.window)
         require(
             0 <= self.overlap < self.window - 1,
@@ -135,6 +153,9 @@ class Source:
             "truncate": self.truncate,
             "outlier_ratio": self.outlier_ratio or None,
             "max_tokens": self.max_tokens_per_doc,
+            # only when set: a sentence-embedding reader takes neither
+            **({"device_map": self.device_map} if self.device_map else {}),
+            **({"token_budget": self.token_budget} if self.token_budget else {}),
         }
 
     def open_reader(self, fallback: dict | None = None, *, progress: bool = True):

@@ -194,3 +194,15 @@ def test_a_new_page_carries_the_hand_kept_candidate_section_over(tmp_path):
     ]
     page.write_text("# B\n\n## Summary\n")
     assert kept_section(page, CANDIDATES_HEADING) == []
+
+
+def test_llama_flops_per_token_are_two_per_block_weight_plus_causal_attention():
+    from benchmarks.speed.gpu_reader import SMALL_LLAMA, llama_flops_per_token, random_llama
+
+    model = random_llama(SMALL_LLAMA, 2, torch.device("cpu"), torch.float32)
+    weights = sum(p.numel() for p in model.model.layers.parameters() if p.dim() == 2)
+    width, window = SMALL_LLAMA["hidden_size"], 512
+    # scores and values: 2 FLOPs per multiply-add, over on average half the window, per block
+    attention = 2 * 2 * width * (window // 2)
+    assert llama_flops_per_token(SMALL_LLAMA, 2, window) == 2 * weights + 2 * attention
+    assert len(model.model.layers) == 2 and model.dtype == torch.float32

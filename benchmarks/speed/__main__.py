@@ -7,7 +7,9 @@ Parts: reader (hooked reader vs naive full forward), train (sparse vs dense SAE 
 diff (1M-document synthetic store), analyses (NPMI, search, targeted clustering at scale),
 encode (encode vs naive loop; bytes per document), ray_encode (encode on a local Ray cluster
 vs one process), out_of_core (diff, NPMI and search of 10M-document stores read shard by shard,
-with peak RSS). ``--only NAME --help`` lists a part's options.
+with peak RSS), gpu_reader (reader and encode path vs the naive forward on a GPU, and the share
+of the matmul peak an 8B-shaped reader reaches; small shapes on a CPU). ``--only NAME --help``
+lists a part's options.
 """
 
 from __future__ import annotations
@@ -17,7 +19,16 @@ import importlib
 import sys
 import time
 
-PARTS = ("reader", "train", "diff", "analyses", "encode", "ray_encode", "out_of_core")
+PARTS = (
+    "reader",
+    "train",
+    "diff",
+    "analyses",
+    "encode",
+    "ray_encode",
+    "out_of_core",
+    "gpu_reader",
+)
 
 
 def main() -> None:

@@ -11,7 +11,11 @@ outweighs thousands of ordinary tokens in any reconstruction loss; the limit dep
 else that is read, so a document's vectors do not depend on its neighbours. On an accelerator,
 windows are sorted by length and packed into batches under a token budget, so there is little
 padding; on a CPU each window is its own forward pass, so the values do not depend on the batch
-either (a batched matmul rounds a row differently with other rows beside it).
+either (a batched matmul rounds a row differently with other rows beside it). The token budget
+defaults to what the GPU's free memory holds (:func:`token_budget_for`); a batch that still runs
+out of memory is split in half and retried, and the budget stays halved. With ``device_map``
+(accelerate), a model larger than one GPU is spread over several in one process; the SAE then
+runs on the GPU that holds the hooked block.
 
 Memory is bounded by the batch, not the document: texts longer than ``BLOCK_CHARS`` are
 tokenised block by block (cut at whitespace), documents longer than ``stream_tokens`` tokens are
@@ -100,6 +104,35 @@ def pack_batches(lengths: Sequence[int], token_budget: int) -> list[list[int]]:
     return batches
 
 
+CPU_TOKEN_BUDGET = 8192
+"""Token budget where no GPU memory figure applies (a CPU reads one window at a time anyway)."""
+
+MAX_TOKEN_BUDGET = 1 << 20
+"""Upper bound of an automatic token budget (past it, a reader's chunks are the limit)."""
+
+
+def token_budget_for(
+    free_bytes: int, config, window: int, dtype_bytes: int, share: float = 0.5
+) -> int:
+    """Tokens per forward pass that fit in ``share`` of ``free_bytes`` of accelerator memory.
+
+    A block's peak per token, with no gradients and no KV cache, is bounded by its residual,
+    attention and MLP buffers, ``dtype_bytes * (6 * hidden + 3 * intermediate)``, plus one
+    fp32 row of attention scores per head (``4 * heads * window``, eager attention), doubled
+    for the allocator's slack; rounded down to a power of two, so that readers on like GPUs
+    with slightly different free memory batch alike (a packed batch's values depend on its
+    rows). Never below one window, never above :data:`MAX_TOKEN_BUDGET`.
+    """
+    hidden = int(config.hidden_size)
+    intermediate = int(getattr(config, "intermediate_size", None) or 4 * hidden)
+    heads = int(getattr(config, "num_attention_heads", None) or 1)
+    per_token = 2 * (dtype_bytes * (6 * hidden + 3 * intermediate) + 4 * heads * window)
+    fits = int(free_bytes * share) // per_token
+    if fits >= 1:
+        fits = 1 << (fits.bit_length() - 1)
+    return int(max(window, min(MAX_TOKEN_BUDGET, fits)))
+
+
 class HFReader:
     """Token activations of a causal LM at one hook point.
 
@@ -134,15 +167,21 @@ class HFReader:
         window: int = Source.window,
         overlap: int = Source.overlap,
         truncate: bool = Source.truncate,
-        token_budget: int = 8192,
+        token_budget: int | None = None,
+        device_map: str | dict | None = None,
         outlier_ratio: float | None = Source.outlier_ratio,
         max_tokens: int | None = Source.max_tokens_per_doc,
         name: str | None = None,
         revision: str | None = None,
         local_files_only: bool | None = None,
     ) -> None:
-        self.device = resolve_device(device)
+        if device_map is not None and isinstance(model, nn.Module):
+            raise SaetoolsError("device_map applies to a model loaded by name or path")
+        if token_budget is not None and int(token_budget) < 1:
+            raise SaetoolsError(f"token_budget must be at least 1, got {token_budget}")
+        self.device = resolve_device("auto" if device_map is not None else device)
         self.dtype = resolve_dtype(dtype, self.device)
+        self.device_map = device_map
         if isinstance(model, nn.Module):
             if tokenizer is None:
                 raise SaetoolsError("a tokenizer is required with a loaded model")
@@ -153,17 +192,27 @@ class HFReader:
             if layer is not None and not gguf_file:  # a bad layer fails before the weights load
                 _check_layer(int(layer), _configured_layers(Path(model)), self.name)
             self.model, self.tokenizer = _load_model(
-                str(model), gguf_file, self.dtype, revision, local_files_only
+                str(model), gguf_file, self.dtype, revision, local_files_only, device_map
             )
-        self.model.to(device=self.device, dtype=self.dtype).eval()
+        if device_map is None:
+            self.model.to(device=self.device, dtype=self.dtype)
+        self.model.eval()
         self.blocks = find_layers(self.model)
         self.n_layers = len(self.blocks)
         self.layer = self.n_layers // 2 if layer is None else int(layer)
         _check_layer(self.layer, self.n_layers, self.name)
+        # inputs go where the embeddings are; activations (and the SAE) are where the block is
+        self.input_device = self.device
+        if device_map is not None:
+            self.input_device = _parameter_device(self.model.get_input_embeddings(), self.device)
+            self.device = _parameter_device(self.blocks[self.layer], self.device)
         self.d_model = int(self.model.config.hidden_size)
         self.window, self.overlap, self.truncate = int(window), int(overlap), bool(truncate)
         plan_windows(1, self.window, self.overlap, self.truncate)  # validates window/overlap
-        self.token_budget = int(token_budget)
+        self.token_budget = (
+            int(token_budget) if token_budget is not None else self._automatic_token_budget()
+        )
+        self.budget_cuts = 0  # times a batch ran out of memory and the budget was halved
         self.outlier_ratio = outlier_ratio
         if max_tokens is not None and max_tokens < 1:
             raise SaetoolsError(f"max_tokens must be at least 1, got {max_tokens}")
@@ -237,7 +286,9 @@ class HFReader:
             handle = module.register_forward_hook(self._capture)
         try:
             self.model(
-                input_ids=ids.to(self.device), attention_mask=mask.to(self.device), use_cache=False
+                input_ids=ids.to(self.input_device),
+                attention_mask=mask.to(self.input_device),
+                use_cache=False,
             )
         except _StopForward:
             pass
@@ -371,16 +422,53 @@ class HFReader:
         return plan_windows(len(ids), self.window, self.overlap, self.truncate)
 
     def _run(self, items: list[tuple[Sequence[int], int, int, int]]) -> list[torch.Tensor]:
-        """Activations of window items ``(ids, start, end, keep_from)``, the kept tokens only."""
+        """Activations of window items ``(ids, start, end, keep_from)``, the kept tokens only.
+
+        A batch that runs out of accelerator memory is split in half and retried (the budget
+        stays halved for what follows); a single window that does not fit re-raises."""
         pieces: list = [None] * len(items)
         lengths = [end - start + 1 for _, start, end, _ in items]
-        for batch in self._batches(lengths):
+        queue = self._batches(lengths)
+        while queue:
+            batch = queue.pop(0)
             inputs = [[self.sink_id] + list(items[w][0][items[w][1] : items[w][2]]) for w in batch]
-            hidden = self.forward_windows(inputs)  # stays on the reader's device
+            try:
+                hidden = self.forward_windows(inputs)  # stays on the reader's device
+            except torch.cuda.OutOfMemoryError:
+                if len(batch) == 1:
+                    raise
+                self._halve_budget(sum(lengths[w] for w in batch))
+                half = len(batch) // 2
+                queue[:0] = [batch[:half], batch[half:]]
+                continue
             for row, w in enumerate(batch):
                 _, start, end, keep = items[w]
                 pieces[w] = hidden[row, 1 + keep - start : 1 + end - start]
         return pieces
+
+    def _automatic_token_budget(self) -> int:
+        """:func:`token_budget_for` the free memory of the reader's GPUs (the least free one
+        when the model is spread over several); :data:`CPU_TOKEN_BUDGET` elsewhere."""
+        if self.device.type != "cuda":
+            return CPU_TOKEN_BUDGET
+        devices = {p.device for p in self.model.parameters() if p.device.type == "cuda"}
+        free = min(torch.cuda.mem_get_info(d)[0] for d in devices or {self.device})
+        dtype_bytes = torch.empty((), dtype=self.dtype).element_size()
+        return token_budget_for(free, self.model.config, self.window, dtype_bytes)
+
+    def _halve_budget(self, tokens: int) -> None:
+        """After an out-of-memory batch of ``tokens``: free the cache, halve the budget."""
+        import warnings
+
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        self.token_budget = max(self.window, min(self.token_budget, tokens) // 2)
+        self.budget_cuts += 1
+        warnings.warn(
+            f"{self.name}: a batch of {tokens:,} tokens ran out of memory; "
+            f"token budget now {self.token_budget:,}",
+            stacklevel=2,
+        )
 
     @property
     def read_align(self) -> int:
@@ -486,8 +574,21 @@ def _check_layer(layer: int, n_layers: int | None, name: str) -> None:
         )
 
 
-def _load_model(model: str, gguf_file, dtype, revision, local_files_only):
-    """Load a causal LM and its tokenizer; errors become one-line SaetoolsErrors."""
+def _parameter_device(module: nn.Module, default: torch.device) -> torch.device:
+    """Where ``module`` runs: accelerate's execution device when it dispatched the module (its
+    weights may sit elsewhere until then), else its first parameter's device, else ``default``."""
+    hook = getattr(module, "_hf_hook", None)
+    if getattr(hook, "execution_device", None) is not None:
+        return torch.device(hook.execution_device)
+    for param in module.parameters():
+        return param.device
+    return default
+
+
+def _load_model(model: str, gguf_file, dtype, revision, local_files_only, device_map=None):
+    """Load a causal LM and its tokenizer; errors become one-line SaetoolsErrors.
+    ``device_map`` (accelerate's: "auto", "balanced", or a module-to-device dict) places the
+    weights as they load."""
     import os
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -497,9 +598,10 @@ def _load_model(model: str, gguf_file, dtype, revision, local_files_only):
     kwargs = {"revision": revision, "local_files_only": local_files_only}
     if gguf_file:
         kwargs["gguf_file"] = gguf_file
+    load = {"device_map": device_map} if device_map is not None else {}
     try:
         tokenizer = AutoTokenizer.from_pretrained(model, **kwargs)
-        lm = AutoModelForCausalLM.from_pretrained(model, dtype=dtype, **kwargs)
+        lm = AutoModelForCausalLM.from_pretrained(model, dtype=dtype, **kwargs, **load)
     except (OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SaetoolsError(f"cannot load reader model '{model}': {first}") from None
