@@ -139,7 +139,10 @@ class HFReader:
     ``model`` is a Hugging Face id, a local directory, or (with ``gguf_file``) a directory holding
     a GGUF file; an already-loaded model and tokenizer may be passed instead. Activations are
     taken at ``site`` of block ``layer`` (0-based; see :mod:`saetools.readers.hooks`): by
-    default its output, equal to ``output_hidden_states[layer + 1]``.
+    default its output, equal to ``output_hidden_states[layer + 1]``. ``token_budget`` caps the
+    padded tokens of one forward pass on an accelerator (None: from its free memory,
+    :func:`token_budget_for`); ``device_map`` (accelerate's) spreads a model loaded by name over
+    several GPUs, and the activations come out on the GPU holding the hooked block.
     """
 
     kind = "hf"
