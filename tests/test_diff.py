@@ -273,3 +273,23 @@ def test_diff_missing_file_is_a_one_line_error(tmp_path, example_sae):
     proc = run_cli("diff", tmp_path / "missing.jsonl", good, "--sae", example_sae, "--quiet")
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert "missing.jsonl: no such file" in proc.stderr
+
+
+def test_text_report_skips_an_example_that_reads_like_one_already_shown():
+    from saetools.report.diff_text import distinct_snippets
+
+    shared = "Methods from the following RFCs are all observed: RFC 7231 Hypertext"
+    peak = shared.index("Hypertext")
+    items = [
+        {"text": "HTTP methods. " + shared, "start": peak + 14, "end": peak + 23},
+        {"text": "HTTP status codes. " + shared, "start": peak + 19, "end": peak + 28},
+        {"text": "A socket connected to a host and port", "start": 2, "end": 8},
+    ]
+    first, second = items[0], items[1]
+    assert first["text"][first["start"] : first["end"]] == "Hypertext"
+    assert second["text"][second["start"] : second["end"]] == "Hypertext"
+    shown = distinct_snippets(items)
+    assert len(shown) == 2
+    assert "[[Hypertext]]" in shown[0] or "[[ Hypertext]]" in shown[0]
+    assert "[[socket]]" in shown[1]
+    assert distinct_snippets(items[:2]) == shown[:1]

@@ -33,6 +33,19 @@ def other_members(row, width: int = 100) -> str | None:
     )
 
 
+def distinct_snippets(items: list[dict], n: int = 2, width: int = 110) -> list[str]:
+    """The first ``n`` examples as shortened snippets, skipping any that reads like one already
+    shown (two documents often share the sentence around a peak)."""
+    shown: list[str] = []
+    for item in items:
+        text = shorten(snippet(item["text"], item["start"], item["end"], width=50), width)
+        if text not in shown:
+            shown.append(text)
+        if len(shown) == n:
+            break
+    return shown
+
+
 def format_diff(frame: pd.DataFrame, top: int = 10, examples: bool = True) -> str:
     """Readable text: per direction, the top significant properties (or latents) with
     frequencies and q."""
@@ -66,7 +79,5 @@ def format_diff(frame: pd.DataFrame, top: int = 10, examples: bool = True) -> st
                 lines.append(f"        {more}")
             if examples:
                 for side, items in (("B", row.examples_b), ("A", row.examples_a)):
-                    for item in items[:2]:
-                        text = snippet(item["text"], item["start"], item["end"], width=50)
-                        lines.append(f"        {side}: {shorten(text, 110)}")
+                    lines.extend(f"        {side}: {text}" for text in distinct_snippets(items))
     return "\n".join(lines)
