@@ -3,6 +3,12 @@ and planted-property recovery on held-out text. Writes runs/sweep/results.jsonl 
 markdown table (copied into docs/default-model.md).
 
     python recipes/choose_default_sae.py --corpus runs/corpus --out runs/sweep
+    python recipes/choose_default_sae.py --corpus runs/answers --out runs/sweep-answers \
+        --configs 15:4608:32,15:16384:32,15:4608:64 --train-docs 5000 --valid-docs 1000
+
+Each configuration is ``layer:latents:k``; its SAE stays in ``OUT/sae-L{layer}-{latents}-k{k}``
+(loadable with ``--sae``, e.g. by ``python -m benchmarks.quality --parts short --sae DIR``).
+A rerun skips the configurations already in results.jsonl.
 """
 
 from __future__ import annotations
@@ -46,10 +52,17 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/sweep"))
     parser.add_argument("--train-docs", type=int, default=7000)
     parser.add_argument("--epochs", type=float, default=4.0)
+    parser.add_argument("--valid-docs", type=int, default=None, help="use the first N held out")
+    parser.add_argument(
+        "--configs",
+        default=",".join(":".join(str(v) for v in c) for c in CONFIGS),
+        help="layer:latents:k, comma-separated",
+    )
     args = parser.parse_args()
+    configs = [tuple(int(v) for v in c.split(":")) for c in args.configs.split(",")]
     args.out.mkdir(parents=True, exist_ok=True)
     train = read(args.corpus / "train.jsonl", args.train_docs)
-    valid = read(args.corpus / "valid.jsonl")
+    valid = read(args.corpus / "valid.jsonl", args.valid_docs)
     results = args.out / "results.jsonl"
     done = set()
     if results.exists():
@@ -57,8 +70,8 @@ def main() -> None:
     cases = {
         (plant, seed): planted_split(valid, plant, 0.1, seed) for plant in PLANTS for seed in (0, 1)
     }
-    for layer in sorted({c[0] for c in CONFIGS}):
-        todo = [c for c in CONFIGS if c[0] == layer and json.dumps(list(c)) not in done]
+    for layer in sorted({c[0] for c in configs}):
+        todo = [c for c in configs if c[0] == layer and json.dumps(list(c)) not in done]
         if not todo:
             continue
         reader = load_reader(None, layer, quiet=True)
