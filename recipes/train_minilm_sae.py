@@ -21,6 +21,7 @@ import argparse
 import json
 import shutil
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -48,10 +49,20 @@ NAME = "minilm-l6-doc-topk"
 PACKAGE_MODELS = Path(__file__).resolve().parents[1] / "saetools" / "models"
 
 
-def read(path: Path) -> list[str]:
-    """Texts of a corpus split."""
+def read(path: Path, answers_per_instruction: int | None = None) -> list[str]:
+    """Texts of a corpus split; with ``answers_per_instruction``, only the first that many
+    answers (rows ``alpaca/<model>/<instruction>``) to each instruction."""
+    texts, seen = [], Counter()
     with open(path) as fh:
-        return [json.loads(line)["text"] for line in fh]
+        for line in fh:
+            row = json.loads(line)
+            if answers_per_instruction is not None and row.get("source") == "answers":
+                instruction = row["id"].rsplit("/", 1)[-1]
+                seen[instruction] += 1
+                if seen[instruction] > answers_per_instruction:
+                    continue
+            texts.append(row["text"])
+    return texts
 
 
 class RememberingReader(EmbeddingReader):
@@ -108,13 +119,20 @@ def main() -> None:
         "--out", type=Path, default=PACKAGE_MODELS / NAME, help="where the pack is written"
     )
     parser.add_argument("--ship", default=None, help="latents:k to ship (default: the first)")
+    parser.add_argument(
+        "--answers-per-instruction",
+        type=int,
+        default=None,
+        help="train on at most N answers to each instruction (answers corpus; default: all)",
+    )
     parser.add_argument("--epochs", type=float, default=40.0)
     parser.add_argument("--batch-size", type=int, default=1024)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     started = time.time()
     torch.manual_seed(args.seed)
-    train, valid = read(args.corpus / "train.jsonl"), read(args.corpus / "valid.jsonl")
+    train = read(args.corpus / "train.jsonl", args.answers_per_instruction)
+    valid = read(args.corpus / "valid.jsonl")
     reader = RememberingReader()
     cache = harvest(reader, train, args.work / "activations", progress=True)
     held_out = torch.from_numpy(reader.embed(valid))
@@ -165,7 +183,11 @@ def main() -> None:
         "name": NAME,
         "saetools_version": __version__,
         "reader": reader.describe(),
-        "training": {**sae.cfg.extra.get("training", {}), "corpus": stats},
+        "training": {
+            **sae.cfg.extra.get("training", {}),
+            "corpus": stats,
+            "answers_per_instruction": args.answers_per_instruction,
+        },
         "sizes": table,
         "labels": label_summary,
         "recipe": "recipes/build_training_corpus.py + recipes/train_minilm_sae.py",
