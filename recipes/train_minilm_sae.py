@@ -186,7 +186,11 @@ def main() -> None:
         "training": {
             **sae.cfg.extra.get("training", {}),
             "corpus": stats,
-            "answers_per_instruction": args.answers_per_instruction,
+            **(
+                {"answers_per_instruction": args.answers_per_instruction}
+                if args.answers_per_instruction is not None
+                else {}
+            ),
         },
         "sizes": table,
         "labels": label_summary,
