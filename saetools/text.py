@@ -42,6 +42,22 @@ def snippet(
     return ("…" if lo > 0 else "") + body + ("…" if hi < len(text) else "")
 
 
+def distinct_examples(items: Sequence[dict], width: int, n: int | None = None) -> list[dict]:
+    """The first ``n`` (default: all) example spans (``text``, ``start``, ``end``) whose
+    :func:`snippet` at ``width`` reads unlike any earlier one's: two documents often share the
+    sentence around a peak, and showing it twice says nothing new."""
+    seen: set[str] = set()
+    kept: list[dict] = []
+    for item in items:
+        if n is not None and len(kept) == n:
+            break
+        text = snippet(item["text"], item["start"], item["end"], width)
+        if text not in seen:
+            seen.add(text)
+            kept.append(item)
+    return kept
+
+
 def shorten(text: str, width: int) -> str:
     """Cut ``text`` to ``width`` characters with an ellipsis, whitespace flattened."""
     text = " ".join(str(text).split())

@@ -275,8 +275,8 @@ def test_diff_missing_file_is_a_one_line_error(tmp_path, example_sae):
     assert "missing.jsonl: no such file" in proc.stderr
 
 
-def test_text_report_skips_an_example_that_reads_like_one_already_shown():
-    from saetools.report.diff_text import distinct_snippets
+def test_an_example_that_reads_like_one_already_shown_is_skipped():
+    from saetools.text import distinct_examples
 
     shared = "Methods from the following RFCs are all observed: RFC 7231 Hypertext"
     peak = shared.index("Hypertext")
@@ -288,8 +288,38 @@ def test_text_report_skips_an_example_that_reads_like_one_already_shown():
     first, second = items[0], items[1]
     assert first["text"][first["start"] : first["end"]] == "Hypertext"
     assert second["text"][second["start"] : second["end"]] == "Hypertext"
-    shown = distinct_snippets(items)
-    assert len(shown) == 2
-    assert "[[Hypertext]]" in shown[0] or "[[ Hypertext]]" in shown[0]
-    assert "[[socket]]" in shown[1]
-    assert distinct_snippets(items[:2]) == shown[:1]
+    assert distinct_examples(items, 50) == [items[0], items[2]]
+    assert distinct_examples(items, 50, n=1) == [items[0]]
+    # with more context on each side the two documents' openings differ
+    assert distinct_examples(items, 80) == items
+
+
+def test_the_text_report_shows_a_shared_sentence_once():
+    from saetools.report.diff_text import format_diff
+
+    shared = "Methods from the following RFCs are all observed: RFC 7231 Hypertext"
+    peak = shared.index("Hypertext")
+    examples = [
+        {"text": "HTTP methods. " + shared, "start": peak + 14, "end": peak + 23},
+        {"text": "HTTP status codes. " + shared, "start": peak + 19, "end": peak + 28},
+        {"text": "A socket connected to a host and port", "start": 2, "end": 8},
+    ]
+    frame = pd.DataFrame(
+        [
+            {
+                "latent": 7,
+                "label": "http",
+                "freq_a": 0.0,
+                "freq_b": 0.5,
+                "delta": 0.5,
+                "q_value": 1e-3,
+                "direction": "B>A",
+                "significant": True,
+                "examples_b": examples,
+                "examples_a": [],
+            }
+        ]
+    )
+    text = format_diff(frame)
+    assert text.count("[[Hypertext]]") == 1
+    assert "B: A [[socket]] connected to a host and port" in text

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..text import shorten, snippet
+from ..text import distinct_examples, shorten, snippet
 from .analyses_text import evidence
+
+EXAMPLE_WIDTH = 50
+"""Characters of context shown on each side of an example's peak."""
 
 
 def summary_line(frame: pd.DataFrame) -> str:
@@ -31,19 +34,6 @@ def other_members(row, width: int = 100) -> str | None:
     return shorten(
         f"+ {size - 1} more latent{'s' if size > 2 else ''}: " + " | ".join(others), width
     )
-
-
-def distinct_snippets(items: list[dict], n: int = 2, width: int = 110) -> list[str]:
-    """The first ``n`` examples as shortened snippets, skipping any that reads like one already
-    shown (two documents often share the sentence around a peak)."""
-    shown: list[str] = []
-    for item in items:
-        text = shorten(snippet(item["text"], item["start"], item["end"], width=50), width)
-        if text not in shown:
-            shown.append(text)
-        if len(shown) == n:
-            break
-    return shown
 
 
 def format_diff(frame: pd.DataFrame, top: int = 10, examples: bool = True) -> str:
@@ -79,5 +69,7 @@ def format_diff(frame: pd.DataFrame, top: int = 10, examples: bool = True) -> st
                 lines.append(f"        {more}")
             if examples:
                 for side, items in (("B", row.examples_b), ("A", row.examples_a)):
-                    lines.extend(f"        {side}: {text}" for text in distinct_snippets(items))
+                    for item in distinct_examples(items, EXAMPLE_WIDTH, n=2):
+                        text = snippet(item["text"], item["start"], item["end"], EXAMPLE_WIDTH)
+                        lines.append(f"        {side}: {shorten(text, 110)}")
     return "\n".join(lines)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..text import snippet
+from ..text import distinct_examples, snippet
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
@@ -23,7 +23,11 @@ svg text{font-size:11px}
 """
 
 
-def mark_snippet(text: str, start: int, end: int, width: int = 80, also=()) -> str:
+SNIPPET_WIDTH = 80
+"""Characters of context shown on each side of a marked span."""
+
+
+def mark_snippet(text: str, start: int, end: int, width: int = SNIPPET_WIDTH, also=()) -> str:
     """HTML snippet with the peak span (and the spans ``also``) in ``<mark>`` (the text
     escaped)."""
     return snippet(text, start, end, width, ("<mark>", "</mark>"), escape=html.escape, also=also)
@@ -128,7 +132,7 @@ def diff_body(frame: pd.DataFrame, top: int = 20, link=None) -> str:
                 + mark_snippet(item["text"], item["start"], item["end"], also=item.get("spans", []))
                 + "</div>"
                 for side, items in (("B", row.examples_b), ("A", row.examples_a))
-                for item in items
+                for item in distinct_examples(items, SNIPPET_WIDTH)
             )
             label = html.escape(str(row.label))
             score = getattr(row, "label_score", None)
