@@ -40,6 +40,7 @@ from train_minilm_sae import RememberingReader, planted_hits  # noqa: E402
 
 import saetools  # noqa: E402
 from saetools.evaluation import bbc_documents  # noqa: E402
+from saetools.labels import read_label_file  # noqa: E402
 from saetools.labels.keywords import detection_scores  # noqa: E402
 from saetools.sae.io import load_sae  # noqa: E402
 from saetools.sae.packs import DEFAULT_EMBEDDING_SAE_DIR  # noqa: E402
@@ -80,12 +81,8 @@ def added_topic_purity(reader, sae_dir: Path, per_topic: int = 100) -> float:
 
 def label_f1(reader, sae_dir: Path, texts: list[str]) -> float:
     """Median detection F1 of the pack's labels on ``texts`` (latents that fire there)."""
-    labels = {}
-    with open(sae_dir / "labels.jsonl") as fh:
-        for line in fh:
-            row = json.loads(line)
-            if row.get("label"):
-                labels[int(row["latent"])] = row["label"]
+    rows = read_label_file(sae_dir / "labels.jsonl")
+    labels = {row["latent"]: row["label"] for row in rows if row.get("label")}
     with tempfile.TemporaryDirectory() as folder:
         store = saetools.encode(
             texts, f"{folder}/store", reader=reader, sae=str(sae_dir), progress=False
