@@ -1,6 +1,6 @@
-"""Store size against planted-property recovery for --min-contribution (default SAE).
+"""Store size against planted-property recovery for --min-contribution (default SAE, or --sae).
 
-python recipes/measure_min_contribution.py --corpus runs/corpus
+python recipes/measure_min_contribution.py --corpus runs/broad [--sae saetools/models/NAME]
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, default=Path("runs/corpus"))
     parser.add_argument("--seeds", type=int, default=3, help="random splits per plant and rate")
     parser.add_argument("--minimums", default="0,0.05,0.1,0.15", help="comma-separated values")
+    parser.add_argument("--sae", default=None, help="an SAE folder (default: the shipped default)")
     args = parser.parse_args()
     valid = [json.loads(line)["text"] for line in open(args.corpus / "valid.jsonl")]
-    sae, _ = resolve_sae(None)
+    sae, _ = resolve_sae(args.sae)
     reader = load_reader(None, sae.cfg.reader["layer"], quiet=True)
     clean = list(reader.iter_activations(valid))
     variants = {}
