@@ -1,6 +1,6 @@
 """Store size against planted-property recovery for --min-contribution (default SAE, or --sae).
 
-python recipes/measure_min_contribution.py --corpus runs/broad [--sae saetools/models/NAME]
+python recipes/measure_min_contribution.py --corpus runs/corpus [--sae saetools/models/NAME]
 """
 
 from __future__ import annotations
