@@ -275,16 +275,21 @@ def test_diff_missing_file_is_a_one_line_error(tmp_path, example_sae):
     assert "missing.jsonl: no such file" in proc.stderr
 
 
-def test_an_example_that_reads_like_one_already_shown_is_skipped():
-    from saetools.text import distinct_examples
-
+def shared_sentence_examples() -> list[dict]:
+    """Two documents that end in the same sentence, peaking on its last word, and a third."""
     shared = "Methods from the following RFCs are all observed: RFC 7231 Hypertext"
     peak = shared.index("Hypertext")
-    items = [
+    return [
         {"text": "HTTP methods. " + shared, "start": peak + 14, "end": peak + 23},
         {"text": "HTTP status codes. " + shared, "start": peak + 19, "end": peak + 28},
         {"text": "A socket connected to a host and port", "start": 2, "end": 8},
     ]
+
+
+def test_an_example_that_reads_like_one_already_shown_is_skipped():
+    from saetools.text import distinct_examples
+
+    items = shared_sentence_examples()
     first, second = items[0], items[1]
     assert first["text"][first["start"] : first["end"]] == "Hypertext"
     assert second["text"][second["start"] : second["end"]] == "Hypertext"
@@ -297,13 +302,7 @@ def test_an_example_that_reads_like_one_already_shown_is_skipped():
 def test_the_text_report_shows_a_shared_sentence_once():
     from saetools.report.diff_text import format_diff
 
-    shared = "Methods from the following RFCs are all observed: RFC 7231 Hypertext"
-    peak = shared.index("Hypertext")
-    examples = [
-        {"text": "HTTP methods. " + shared, "start": peak + 14, "end": peak + 23},
-        {"text": "HTTP status codes. " + shared, "start": peak + 19, "end": peak + 28},
-        {"text": "A socket connected to a host and port", "start": 2, "end": 8},
-    ]
+    examples = shared_sentence_examples()
     frame = pd.DataFrame(
         [
             {
