@@ -24,6 +24,7 @@ from benchmarks.quality.planted_diff import (
     split_halves,
 )
 from benchmarks.quality.search_apologies import ndcg_at
+from benchmarks.quality.thresholds import active_counts, least_p, ranked_up, tarone_q
 from saetools.analyses.diff import diff_matrices
 
 
@@ -206,3 +207,44 @@ def test_llama_flops_per_token_are_two_per_block_weight_plus_causal_attention():
     attention = 2 * 2 * width * (window // 2)
     assert llama_flops_per_token(SMALL_LLAMA, 2, window) == 2 * weights + 2 * attention
     assert len(model.model.layers) == 2 and model.dtype == torch.float32
+
+
+def test_least_reachable_p_is_the_p_of_all_documents_on_one_side():
+    from saetools.analyses.stats import fisher_exact_two_sided
+
+    floor = least_p(np.array([0, 1, 18, 700]), 600, 600)
+    assert floor[0] == pytest.approx(1.0)
+    assert floor[2] == pytest.approx(
+        fisher_exact_two_sided(np.array([0]), 600, np.array([18]), 600)[0]
+    )
+    assert floor[2] < 1e-5 < floor[1]  # 18 documents can pass BH among thousands, 1 cannot
+    assert floor[3] < 1e-100  # 700 > 600: all of B and 100 of A is still extreme
+
+
+def test_tarone_filter_drops_untestable_hypotheses_and_keeps_plain_bh_otherwise():
+    from saetools.analyses.stats import benjamini_hochberg
+
+    p = np.r_[2e-5, np.full(999, 0.5)]
+    floor = np.r_[1e-8, np.full(999, 0.2)]  # 999 latents too rare to ever be significant
+    q = tarone_q(p, floor)
+    assert q[0] == pytest.approx(2e-5) and np.all(q[1:] == 1)
+    assert benjamini_hochberg(p)[0] == pytest.approx(2e-2)  # plain BH over all 1,000
+    testable = np.full(1000, 1e-12)
+    assert np.allclose(tarone_q(p, testable), benjamini_hochberg(p))
+
+
+def test_threshold_variants_count_and_rank_like_the_diff():
+    rng = np.random.default_rng(0)
+    a = sp.csr_matrix(rng.random((200, 6)) * (rng.random((200, 6)) < 0.3))
+    b_dense = rng.random((200, 6)) * (rng.random((200, 6)) < 0.3)
+    b_dense[:40, 4] = 5.0  # latent 4 fires strongly on a fifth of B
+    b = sp.csr_matrix(b_dense)
+    tau = np.full(6, 0.5)
+    assert active_counts(a, tau).tolist() == [
+        int((a[:, j].toarray() > 0.5).sum()) for j in range(6)
+    ]
+    up = ranked_up(a, b, (0.5,), tarone=False)
+    assert up[0] == 4
+    frame = diff_matrices(a, b)
+    expected = frame[(frame.direction == "B>A") & frame.significant]["latent"].tolist()
+    assert up.tolist() == expected
