@@ -24,8 +24,9 @@ from benchmarks.quality.planted_diff import (
     split_halves,
 )
 from benchmarks.quality.search_apologies import ndcg_at
-from benchmarks.quality.thresholds import active_counts, least_p, ranked_up, tarone_q
+from benchmarks.quality.thresholds import least_p, ranked_up, tarone_q
 from saetools.analyses.diff import diff_matrices
+from saetools.store.activity import ColumnData
 
 
 def test_ngram_baseline_counts_presence_of_case_sensitive_uni_and_bigrams():
@@ -240,7 +241,7 @@ def test_threshold_variants_count_and_rank_like_the_diff():
     b_dense[:40, 4] = 5.0  # latent 4 fires strongly on a fifth of B
     b = sp.csr_matrix(b_dense)
     tau = np.full(6, 0.5)
-    assert active_counts(a, tau).tolist() == [
+    assert ColumnData(a).counts_above(tau).tolist() == [
         int((a[:, j].toarray() > 0.5).sum()) for j in range(6)
     ]
     up = ranked_up(a, b, (0.5,), tarone=False)

@@ -188,14 +188,20 @@ def mean_tokens(texts: list[str]) -> float:
     return float(np.mean([len(ids) for ids, _ in tokenized]))
 
 
-def first_hit(frame, b_matrix, planted: np.ndarray, top: int = 5) -> int:
-    """Rank (1-based) of the first significant B>A item with AUROC ≥ 0.9 on the planted
-    documents; 0 if none among the first ``top``."""
-    up = frame[(frame["direction"] == "B>A") & frame["significant"]]["latent"].to_numpy()[:top]
-    for rank, item in enumerate(up, start=1):
+def hit_rank(items, b_matrix, planted: np.ndarray, top: int = 5) -> int:
+    """Rank (1-based) of the first of the ranked ``items`` (columns of ``b_matrix``) with
+    AUROC ≥ 0.9 on the planted documents; 0 if none among the first ``top``."""
+    for rank, item in enumerate(items[:top], start=1):
         if auroc(b_matrix[:, [int(item)]].toarray().ravel(), planted) >= 0.9:
             return rank
     return 0
+
+
+def first_hit(frame, b_matrix, planted: np.ndarray, top: int = 5) -> int:
+    """Rank (1-based) of the first significant B>A item with AUROC ≥ 0.9 on the planted
+    documents; 0 if none among the first ``top``."""
+    up = frame[(frame["direction"] == "B>A") & frame["significant"]]["latent"].to_numpy()
+    return hit_rank(up, b_matrix, planted, top)
 
 
 def ceiling_hit(a_matrix, b_matrix, planted: np.ndarray) -> int:
@@ -256,6 +262,13 @@ def probe_hit(vectors_a: np.ndarray, vectors_b: np.ndarray, planted: np.ndarray,
     m = min(10, int(planted.sum()))
     top = np.argsort(-scores, kind="stable")[:m]
     return int(planted[top].sum() >= m / 2)
+
+
+def mixed_b(clean_rows, planted_part, b_rows: np.ndarray, where: dict[int, int]):
+    """B's rows: the planted version of position i (``planted_part[where[i]]``) where i is
+    planted, else the clean row ``clean_rows[b_rows[i]]``; sparse or dense as given."""
+    rows = [planted_part[where[i]] if i in where else clean_rows[r] for i, r in enumerate(b_rows)]
+    return sp.vstack(rows).tocsr() if sp.issparse(clean_rows) else np.stack(rows)
 
 
 def split_halves(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -338,18 +351,10 @@ def run_corpus(
                 mask = np.zeros(len(b_rows), bool)
                 where = {i: k for k, i in enumerate(planted_rows[:n_plant])}
                 mask[list(where)] = True
-
-                def mix(clean_rows, planted_part, b_rows=b_rows, where=where):
-                    rows = [
-                        planted_part[where[i]] if i in where else clean_rows[r]
-                        for i, r in enumerate(b_rows)
-                    ]
-                    return sp.vstack(rows).tocsr() if sp.issparse(clean_rows) else np.stack(rows)
-
-                b_sae = mix(clean, planted_matrix)
-                b_peaks = mix(clean_peaks, planted_store.peak_starts)
-                b_words = mix(clean_words, planted_words)
-                b_vectors = mix(clean_vectors, planted_vectors)
+                b_sae = mixed_b(clean, planted_matrix, b_rows, where)
+                b_peaks = mixed_b(clean_peaks, planted_store.peak_starts, b_rows, where)
+                b_words = mixed_b(clean_words, planted_words, b_rows, where)
+                b_vectors = mixed_b(clean_vectors, planted_vectors, b_rows, where)
                 a_items, b_items = cluster_items(clean_vectors[a_rows], b_vectors, seed)
                 entry = ranks.setdefault((prop, rate), {m: [] for m in METHODS})
                 sae_frame = diff_matrices(clean[a_rows], b_sae)

@@ -28,11 +28,13 @@ import numpy as np
 import scipy.sparse as sp
 
 import saetools
+from saetools.analyses.diff import latent_thresholds
 from saetools.analyses.stats import benjamini_hochberg, cohens_h, fisher_exact_two_sided
-from saetools.evaluation import auroc, long_documents, short_documents
+from saetools.evaluation import long_documents, short_documents
 from saetools.sae import packs
+from saetools.store.activity import ColumnData
 
-from .planted_diff import PROPERTIES, RATES, plant_texts, split_halves
+from .planted_diff import PROPERTIES, RATES, hit_rank, mixed_b, plant_texts, split_halves
 
 VARIANTS = {
     "rho 0.5 (default)": ((0.5,), False),
@@ -42,12 +44,6 @@ VARIANTS = {
     "best of rho 0.5 / 0.75, Tarone": ((0.5, 0.75), True),
 }
 ALPHA = 0.05
-
-
-def active_counts(matrix: sp.csr_matrix, tau: np.ndarray) -> np.ndarray:
-    """Documents per latent whose pooled activation exceeds the latent's threshold."""
-    above = matrix.data > tau[matrix.indices]
-    return np.bincount(matrix.indices[above], minlength=matrix.shape[1])
 
 
 def least_p(total: np.ndarray, n_a: int, n_b: int) -> np.ndarray:
@@ -75,12 +71,13 @@ def tarone_q(p: np.ndarray, floor: np.ndarray) -> np.ndarray:
 def ranked_up(a: sp.csr_matrix, b: sp.csr_matrix, rhos: tuple[float, ...], tarone: bool):
     """Significant B>A latents, best Cohen's h first, under one variant."""
     n_a, n_b = a.shape[0], b.shape[0]
-    peak = np.maximum(a.max(axis=0).toarray().ravel(), b.max(axis=0).toarray().ravel())
+    cols_a, cols_b = ColumnData(a), ColumnData(b)
     p = np.ones(a.shape[1])
     effect = np.zeros(a.shape[1])
     floor = np.ones(a.shape[1])
     for rho in rhos:
-        count_a, count_b = active_counts(a, rho * peak), active_counts(b, rho * peak)
+        tau = latent_thresholds(cols_a, cols_b, "relative", rho)
+        count_a, count_b = cols_a.counts_above(tau), cols_b.counts_above(tau)
         p_rho = np.minimum(fisher_exact_two_sided(count_a, n_a, count_b, n_b) * len(rhos), 1)
         better = p_rho < p
         p = np.where(better, p_rho, p)
@@ -89,11 +86,6 @@ def ranked_up(a: sp.csr_matrix, b: sp.csr_matrix, rhos: tuple[float, ...], taron
     q = tarone_q(p, floor) if tarone else benjamini_hochberg(p)
     up = np.flatnonzero((q < ALPHA) & (effect > 0))
     return up[np.argsort(-effect[up], kind="stable")]
-
-
-def is_hit(up: np.ndarray, b: sp.csr_matrix, planted: np.ndarray) -> bool:
-    """A top-5 latent separates the planted documents from the rest of B (AUROC >= 0.9)."""
-    return any(auroc(b[:, [int(j)]].toarray().ravel(), planted) >= 0.9 for j in up[:5])
 
 
 def main() -> None:
@@ -124,12 +116,10 @@ def main() -> None:
             for rate in RATES:
                 where = {i: k for k, i in enumerate(rows[: max(1, round(rate * len(b_rows)))])}
                 mask = np.isin(np.arange(len(b_rows)), list(where))
-                b = sp.vstack(
-                    [planted[where[i]] if i in where else clean[r] for i, r in enumerate(b_rows)]
-                ).tocsr()
+                b = mixed_b(clean, planted, b_rows, where)
                 cases += 1
                 for name, (rhos, tarone) in VARIANTS.items():
-                    hits[name] += int(is_hit(ranked_up(a, b, rhos, tarone), b, mask))
+                    hits[name] += int(hit_rank(ranked_up(a, b, rhos, tarone), b, mask) > 0)
     print(f"| variant ({args.part} documents) | hits (acc@5) | null splits with any latent |")
     print("|---|---|---|")
     for name in VARIANTS:
