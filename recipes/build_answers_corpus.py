@@ -15,8 +15,9 @@ Sources:
 Answers to every tenth instruction (``instruction_idx % 10 == 0``) are held out: no model's
 answer to them is trained on. Writes ``train.jsonl`` (``--train-answers`` answers drawn at random
 from the other instructions, plus every broad training document, shuffled together),
-``valid.jsonl`` (``--valid-answers`` held-out answers plus the broad held-out documents, shuffled)
-and ``stats.json``. Everything is seeded: a rerun writes the same bytes.
+``valid.jsonl`` (``--valid-answers`` held-out answers plus the broad held-out documents, shuffled;
+drawn apart from the training answers, so it does not change with ``--train-answers``) and
+``stats.json``. Everything is seeded: a rerun writes the same bytes.
 """
 
 from __future__ import annotations
@@ -68,8 +69,13 @@ def main() -> None:
     def as_row(answer: dict) -> dict:
         return {"id": f"alpaca/{answer['id']}", "source": "answers", "text": answer["text"]}
 
+    # the held-out answers come from their own seeded generator, so corpora built with more or
+    # fewer training answers share the same held-out split and packs are scored on equal terms
+    valid_rng = random.Random(f"valid-{args.seed}")
     train = [as_row(a) for a in rng.sample(train_pool, min(args.train_answers, len(train_pool)))]
-    valid = [as_row(a) for a in rng.sample(valid_pool, min(args.valid_answers, len(valid_pool)))]
+    valid = [
+        as_row(a) for a in valid_rng.sample(valid_pool, min(args.valid_answers, len(valid_pool)))
+    ]
     train += read_jsonl(args.broad / "train.jsonl")
     valid += read_jsonl(args.broad / "valid.jsonl")
     rng.shuffle(train)
