@@ -16,9 +16,10 @@ Steps, each resumable (rerun the same command after an interruption):
 2. next-token loss recovered on held-out answers;
 3. the held-out split (``valid.jsonl``) is encoded as three stores: labelling (60%), selection
    (20%) and scoring (20%);
-4. two labels per latent from the labelling store — its peak tokens and its keywords — and, per
-   latent, the one with the higher detection F1 on the selection store; the chosen label is then
-   scored on the scoring store (the score shipped beside it);
+4. three labels per latent from the labelling store — the peak tokens of its top documents, the
+   peak tokens that best cover its strong firings, and its keywords — and, per latent, the one
+   with the higher detection F1 on the selection store; the chosen label is then scored on the
+   scoring store (the score shipped beside it);
 5. the SAE (bf16, written before step 2, so labels and scores describe the shipped weights),
    ``labels.jsonl`` (each row also keeps the keyword label in ``keywords``: queries match the
    shown label and those words), the MiniLM embeddings of the texts queries match, each
@@ -49,7 +50,7 @@ from saetools.api import encode, train_sae
 from saetools.labels import match_texts_of_rows
 from saetools.labels.contexts import context_vectors, save_context_vectors
 from saetools.labels.keywords import keyword_labels, write_labels
-from saetools.labels.peaks import choose_labels, peak_token_labels
+from saetools.labels.peaks import choose_labels, covering_peak_labels, peak_token_labels
 from saetools.labels.similarity import LabelIndex, save_label_vectors, shipped_vectors_path
 from saetools.readers import load_reader
 from saetools.sae.evaluate import loss_recovered
@@ -137,9 +138,9 @@ def main() -> None:
     score_store = store_of(texts[cut_b:], args.work / "store-score", reader, target)
     keywords = keyword_labels(label_store)
     peaks = peak_token_labels(label_store)
-    chosen, selection = choose_labels(
-        {"peak-tokens": peaks, "keywords": keywords}, select_store, score_store, seed=args.seed
-    )
+    cover = covering_peak_labels(label_store, seed=args.seed)
+    candidates = {"peak-tokens": peaks, "peak-cover": cover, "keywords": keywords}
+    chosen, selection = choose_labels(candidates, select_store, score_store, seed=args.seed)
     extra = {r["latent"]: r for r in keywords}
     rows = []
     for row in chosen:
@@ -178,16 +179,15 @@ def main() -> None:
         "reader": reader.describe(),
         "training": {**sae.cfg.extra["training"], "corpus": stats},
         "labels": {
-            "method": "peak tokens or keywords, whichever detects better on the selection store",
+            "method": "peak tokens (of the top documents, or covering the strong firings) or "
+            "keywords, whichever detects better on the selection store",
             "labelling_docs": len(label_store),
             "selection_docs": len(select_store),
             "scoring_docs": len(score_store),
             "count": len(rows),
             "chosen": {s: sources.count(s) for s in sorted(set(sources))},
             "detection_f1_heldout": quartiles(r["score"] for r in rows if "score" in r),
-            "selection_f1": {
-                kind: quartiles(selection[kind]) for kind in ("peak-tokens", "keywords")
-            },
+            "selection_f1": {kind: quartiles(selection[kind]) for kind in candidates},
         },
         "recipe": "recipes/build_training_corpus.py + recipes/build_answers_corpus.py + "
         "recipes/train_default_sae.py",

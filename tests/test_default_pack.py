@@ -29,7 +29,7 @@ def test_default_labels_cover_the_latents():
     sae = saetools.load_sae(DEFAULT_SAE_DIR)
     assert len({r["latent"] for r in rows}) >= 0.95 * sae.cfg.d_sae
     for row in rows[:50]:
-        assert row["source"] in ("keywords", "peak-tokens") and row["label"]
+        assert row["source"] in ("keywords", "peak-tokens", "peak-cover") and row["label"]
         assert {"density", "top_tokens", "example_ids"} <= set(row)
     assert sum(1 for r in rows if r.get("score") is not None) >= 0.5 * len(rows)
 

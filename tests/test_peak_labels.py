@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from collections import Counter
 
+import numpy as np
 import pytest
 
+from saetools.labels.keywords import (
+    contains_any,
+    detection_f1,
+    detection_windows,
+    label_terms,
+    stopwords,
+)
 from saetools.labels.peaks import (
     choose_labels,
+    covering_peak_labels,
     peak_label,
     peak_token_labels,
     peak_tokens,
@@ -75,6 +84,65 @@ def test_choice_keeps_the_label_that_detects_better_and_scores_it_elsewhere(stor
     assert all(0 <= r["score"] <= 1 for r in scored)
     # the score comes from the scoring store, not the selection one
     assert any(r["score"] != r["selection_f1"][r["source"]] for r in scored)
+
+
+def window_f1(terms, pos, neg):
+    """Detection F1 of label terms on positive and negative windows."""
+    hits = sum(contains_any(w, terms) for w in pos)
+    return detection_f1(hits, len(pos), sum(contains_any(w, terms) for w in neg))
+
+
+def test_covering_labels_detect_their_firings_at_least_as_well_as_their_top_peak_token(stores):
+    store = stores[0]
+    rows = covering_peak_labels(store, windows=60, seed=3)
+    by_latent = {r["latent"]: r for r in rows}
+    assert len(rows) > 100 and all(r["source"] == "peak-cover" for r in rows)
+    # the windows are drawn latent by latent from one generator: draw them for the same latents
+    latents = np.unique(store.matrix.indices).tolist()
+    texts = store.docs["text"].to_numpy()
+    better = 0
+    for latent, pos, neg, peaks in detection_windows(
+        store, latents, negatives=60, positives=60, seed=3
+    ):
+        row = by_latent.pop(latent, None)
+        if row is None:  # no peak token a label can carry
+            continue
+        terms = label_terms(row["label"])
+        assert 1 <= len(terms) <= 3, row
+        seen = Counter()
+        for r, start, end in peaks:
+            token = texts[r][start:end]
+            seen[token_term(token.strip() or token).lower()] += 1
+        # every term is one of the latent's peak tokens
+        peak_terms = {t for k in seen for t in label_terms(k)}
+        assert set(terms) <= peak_terms, (row, seen)
+
+        fitted = window_f1(terms, pos, neg)
+        assert fitted == pytest.approx(row["fit_f1"], abs=1e-4)
+        assert not set(terms) & stopwords(), row
+        eligible = [k for k, _ in seen.most_common() if "," not in k and label_terms(k)]
+        eligible = [k for k in eligible if label_terms(k)[0] not in stopwords()]
+        top = window_f1(label_terms(eligible[0]), pos, neg)
+        assert fitted >= top - 1e-9, (row, seen)
+        better += fitted > top + 1e-9
+    assert not by_latent  # the same windows: a row for every latent drawn
+    assert better > 0  # the greedy cover improves on the most frequent token somewhere
+
+
+def test_the_choice_takes_covering_labels_where_they_detect_better(stores):
+    label_store, select_store, score_store = stores
+    candidates = {
+        "peak-tokens": peak_token_labels(label_store),
+        "peak-cover": covering_peak_labels(label_store),
+    }
+    chosen, selection = choose_labels(candidates, select_store, score_store)
+    sources = Counter(r["source"] for r in chosen)
+    assert set(sources) == {"peak-tokens", "peak-cover"}, sources
+    for row in chosen:
+        f1 = row["selection_f1"]
+        if "peak-cover" in f1 and "peak-tokens" in f1:
+            winner = "peak-cover" if f1["peak-cover"] > f1["peak-tokens"] else "peak-tokens"
+            assert row["source"] == winner, row
 
 
 def test_peak_tokens_of_chosen_latents_only(stores):

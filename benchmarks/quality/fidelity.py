@@ -90,7 +90,7 @@ def run_fidelity(
 
     import saetools
     from saetools.labels.keywords import detection_scores, keyword_labels
-    from saetools.labels.peaks import choose_labels, peak_token_labels
+    from saetools.labels.peaks import choose_labels, covering_peak_labels, peak_token_labels
     from saetools.readers import load_reader
     from saetools.sae.activations import harvest
     from saetools.sae.packs import resolve_sae
@@ -135,13 +135,17 @@ def run_fidelity(
         scores = detection_scores(heldout, labels)
         active = np.diff(heldout.matrix.tocsc().indptr) / len(heldout_texts)
         rows.append(summary(name, encoder.cfg.d_sae, scores, float(active[active > 0].mean())))
-        candidates = {"peak-tokens": peak_token_labels(label_store), "keywords": keywords}
+        candidates = {
+            "peak-tokens": peak_token_labels(label_store),
+            "peak-cover": covering_peak_labels(label_store),
+            "keywords": keywords,
+        }
         chosen, _ = choose_labels(candidates, select, score)
         f1 = np.array([r["score"] for r in chosen if "score" in r])
         rows[-1]["chosen_median"] = float(np.median(f1)) if len(f1) else float("nan")
         rows[-1]["chosen_mean"] = float(f1.mean()) if len(f1) else float("nan")
         rows[-1]["chosen_peak_share"] = float(
-            np.mean([r["source"] == "peak-tokens" for r in chosen]) if chosen else float("nan")
+            np.mean([r["source"] != "keywords" for r in chosen]) if chosen else float("nan")
         )
         if progress:
             print(

@@ -24,6 +24,7 @@ import math
 import os
 import re
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,8 @@ TERMS_PER_LABEL = 3
 DOC_SUPPORT = 0.2  # document stores: share of a latent's top documents a term must be in
 
 
-def _stopwords() -> frozenset[str]:
+def stopwords() -> frozenset[str]:
+    """English stopwords (scikit-learn's list): words that name no property."""
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
     return frozenset(ENGLISH_STOP_WORDS)
@@ -89,7 +91,7 @@ def is_document_store(store) -> bool:
 
 def keyword_labels(store, top: int = 20, source: str = "keywords") -> list[dict]:
     """One label row per latent that fired in ``store`` (fields of ``labels.jsonl``)."""
-    stop = _stopwords()
+    stop = stopwords()
     whole = is_document_store(store)
     texts = store.docs["text"].to_numpy()
     ids = store.docs["id"].astype(str).to_numpy()
@@ -170,30 +172,32 @@ def contains_any(window: str, terms: list[str]) -> bool:
     return any(t in low for t in terms)
 
 
-def detection_scores(
+def detection_windows(
     store,
-    labels: dict[int, str],
+    latents,
     rho: float = DEFAULT_RHO,
     negatives: int = 40,
     positives: int = 40,
     seed: int = 0,
-) -> pd.DataFrame:
-    """Detection precision, recall and F1 of each label on held-out ``store`` (see module doc).
+) -> Iterator[tuple[int, list[str], list[str], list[tuple[int, int, int]]]]:
+    """The windows a label of each latent is tested on (see module doc), latent by latent.
 
-    Positive windows: around the peak of documents where the latent exceeds rho x its maximum;
-    negative windows: random spans of documents where the latent is absent. For a document store
-    (:func:`is_document_store`) both are whole documents.
+    Yields ``(latent, positive windows, negative windows, peaks)`` for every latent of
+    ``latents`` that is active in ``store`` and absent from at least one document: positive
+    windows lie around the peak of up to ``positives`` documents where the latent exceeds rho x
+    its maximum, negative windows are random spans of up to ``negatives`` documents where it is
+    absent, and ``peaks`` holds each positive window's ``(row, start, end)`` peak span. For a
+    document store (:func:`is_document_store`) both are whole documents. Draws from one seeded
+    generator in the order of ``latents``.
     """
     whole = is_document_store(store)
     rng = np.random.default_rng(seed)
     csc = store.matrix.tocsc()
     texts = store.docs["text"].to_numpy()
-    out = []
     n_docs = len(store)
-    for latent, label in labels.items():
-        terms = label_terms(label)
+    for latent in latents:
         lo, hi = csc.indptr[latent], csc.indptr[latent + 1]
-        if not terms or hi == lo:
+        if hi == lo:
             continue
         values, rows = csc.data[lo:hi], csc.indices[lo:hi]
         strong = rows[values >= rho * values.max()]
@@ -204,30 +208,56 @@ def detection_scores(
         if len(absent) == 0:
             continue
         neg_rows = rng.choice(absent, min(negatives, len(absent)), replace=False)
-
-        tp = 0
+        pos, peaks = [], []
         for r in pos_rows:
             start, end = store.span(int(r), int(latent))
-            window = texts[r] if whole else texts[r][max(0, start - WINDOW) : end + WINDOW]
-            tp += contains_any(window, terms)
-        fp = 0
+            pos.append(texts[r] if whole else texts[r][max(0, start - WINDOW) : end + WINDOW])
+            peaks.append((int(r), start, end))
+        neg = []
         for r in neg_rows:
             text = texts[r]
             centre = int(rng.integers(0, max(len(text), 1)))
-            window = text if whole else text[max(0, centre - WINDOW) : centre + WINDOW]
-            fp += contains_any(window, terms)
-        fn = len(pos_rows) - tp
+            neg.append(text if whole else text[max(0, centre - WINDOW) : centre + WINDOW])
+        yield int(latent), pos, neg, peaks
+
+
+def detection_f1(hits_pos: int, n_pos: int, hits_neg: int) -> float:
+    """F1 of a label that matches ``hits_pos`` of ``n_pos`` positive windows and ``hits_neg``
+    negative ones."""
+    precision = hits_pos / (hits_pos + hits_neg) if hits_pos + hits_neg else 0.0
+    recall = hits_pos / n_pos if n_pos else 0.0
+    return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+
+
+def detection_scores(
+    store,
+    labels: dict[int, str],
+    rho: float = DEFAULT_RHO,
+    negatives: int = 40,
+    positives: int = 40,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Detection precision, recall and F1 of each label on held-out ``store`` (see module doc
+    and :func:`detection_windows`)."""
+    terms_of = {latent: label_terms(label) for latent, label in labels.items()}
+    wanted = [latent for latent, terms in terms_of.items() if terms]
+    out = []
+    windows = detection_windows(store, wanted, rho, negatives, positives, seed)
+    for latent, pos, neg, _ in windows:
+        terms = terms_of[latent]
+        tp = sum(contains_any(w, terms) for w in pos)
+        fp = sum(contains_any(w, terms) for w in neg)
+        fn = len(pos) - tp
         precision = tp / (tp + fp) if tp + fp else 0.0
         recall = tp / (tp + fn) if tp + fn else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
         out.append(
             {
                 "latent": latent,
                 "precision": precision,
                 "recall": recall,
-                "f1": f1,
-                "positives": len(pos_rows),
-                "negatives": len(neg_rows),
+                "f1": detection_f1(tp, len(pos), fp),
+                "positives": len(pos),
+                "negatives": len(neg),
             }
         )
     return pd.DataFrame(out)

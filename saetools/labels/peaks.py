@@ -4,6 +4,12 @@ A *peak-token label* lists the distinct tokens (case-folded for counting, shown 
 common spelling) at which the latent peaked in its top documents, most frequent first, e.g.
 ``SMTP, POP, IMAP``. Punctuation and whitespace tokens are shown quoted (``"**"``, ``"\\n"``).
 
+A *covering peak label* (:func:`covering_peak_labels`) is built from the peak tokens of many
+strong firings rather than of the top documents alone: of the most frequent peak tokens, up to
+three are taken greedily, each the one that most raises the label's detection F1 on the
+labelling store's own windows (docs/llm.md), so a latent that peaks on ``TP`` in ``SMTP``
+and ``HTTP`` is named by what covers most of its firings without matching everywhere.
+
 :func:`choose_labels` keeps, per latent, the candidate label (peak tokens, keywords, ...) with the
 higher detection F1 on one held-out store, then scores the winner on another held-out store, so
 the score shown beside a label is not the one it was chosen by.
@@ -13,11 +19,24 @@ from __future__ import annotations
 
 from collections import Counter
 
+import numpy as np
 import pandas as pd
 
-from .keywords import detection_scores, peak_term
+from ..options import DEFAULT_RHO
+from .keywords import (
+    contains_any,
+    detection_f1,
+    detection_scores,
+    detection_windows,
+    label_terms,
+    peak_term,
+)
 
 PEAK_TERMS = 3
+COVER_CANDIDATES = 12
+"""Peak tokens (the most frequent) a covering label chooses its terms from."""
+COVER_WINDOWS = 200
+"""Positive and negative windows per latent a covering label is fitted on."""
 
 
 def peak_tokens(store, latents=None, top: int = 20) -> dict[int, Counter]:
@@ -93,6 +112,101 @@ def peak_token_labels(store, top: int = 20) -> list[dict]:
                 "label": peak_label(tokens),
                 "source": "peak-tokens",
                 "top_tokens": [t for t, _ in tokens.most_common(5)],
+            }
+        )
+    return rows
+
+
+def covering_peak_labels(
+    store,
+    terms: int = PEAK_TERMS,
+    candidates: int = COVER_CANDIDATES,
+    windows: int = COVER_WINDOWS,
+    rho: float = DEFAULT_RHO,
+    seed: int = 0,
+) -> list[dict]:
+    """One ``labels.jsonl`` row per latent of a token-level ``store``: its covering peak label
+    (source ``peak-cover``), its most frequent peak tokens and the label's F1 on the windows it
+    was fitted on (``fit_f1``).
+
+    For each latent, up to ``windows`` strong firings (at least ``rho`` x its maximum) and as
+    many random windows of documents where it is absent are drawn as in
+    :func:`~saetools.labels.keywords.detection_windows`; the ``candidates`` most frequent peak
+    tokens of the firings that a label can carry (no comma, not whitespace only, not an English
+    stopword) are the candidate terms, and terms are added, best first, while one
+    raises the detection F1 on these windows (at most ``terms``). A store of document vectors
+    has no peak tokens: no rows.
+    """
+    from .keywords import is_document_store, stopwords
+
+    if is_document_store(store):
+        return []
+    stop = stopwords()
+    texts = store.docs["text"].to_numpy()
+    latents = np.unique(store.matrix.indices).tolist()
+    rows = []
+    for latent, pos, neg, peaks in detection_windows(store, latents, rho, windows, windows, seed):
+        tokens: Counter = Counter()
+        for r, start, end in peaks:
+            token = texts[r][start:end]
+            token = token.strip() or token
+            if token:
+                tokens[token] += 1
+        if not tokens:
+            continue
+        spellings: dict[str, Counter] = {}
+        for token, n in tokens.items():
+            term = token_term(token)
+            spellings.setdefault(term.lower(), Counter())[term] += n
+        ranked = sorted(spellings, key=lambda key: -sum(spellings[key].values()))
+        shown = [spellings[key].most_common(1)[0][0] for key in ranked]
+        # only terms a label can carry (one term each once the label is split on commas) and
+        # that say something: a stopword ("for", "in") covers firings by matching everywhere
+        shown = [
+            term
+            for term in shown
+            if "," not in term and label_terms(term) and label_terms(term)[0] not in stop
+        ][:candidates]
+        if not shown:
+            continue
+        matched = [label_terms(term) for term in shown]
+        hit_pos = np.array([[contains_any(w, m) for w in pos] for m in matched], dtype=bool)
+        hit_neg = np.array([[contains_any(w, m) for w in neg] for m in matched], dtype=bool)
+        chosen: list[int] = []
+        cover_pos = np.zeros(len(pos), dtype=bool)
+        cover_neg = np.zeros(len(neg), dtype=bool)
+        best = 0.0
+        while len(chosen) < terms:
+            gains = [
+                (
+                    detection_f1(
+                        int((cover_pos | hit_pos[c]).sum()),
+                        len(pos),
+                        int((cover_neg | hit_neg[c]).sum()),
+                    ),
+                    -c,
+                )
+                for c in range(len(shown))
+                if c not in chosen
+            ]
+            if not gains:
+                break
+            f1, minus_c = max(gains)
+            if f1 <= best:
+                break
+            best, c = f1, -minus_c
+            chosen.append(c)
+            cover_pos |= hit_pos[c]
+            cover_neg |= hit_neg[c]
+        if not chosen:  # no term detects anything: the most frequent peak token names it
+            chosen = [0]
+        rows.append(
+            {
+                "latent": latent,
+                "label": ", ".join(shown[c] for c in chosen),
+                "source": "peak-cover",
+                "top_tokens": [t for t, _ in tokens.most_common(5)],
+                "fit_f1": round(best, 4),
             }
         )
     return rows
