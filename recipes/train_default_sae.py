@@ -47,11 +47,10 @@ import torch
 
 from saetools import __version__
 from saetools.api import encode, train_sae
-from saetools.labels import match_texts_of_rows
 from saetools.labels.contexts import context_vectors, save_context_vectors
 from saetools.labels.keywords import keyword_labels, write_labels
 from saetools.labels.peaks import choose_labels, covering_peak_labels, peak_token_labels
-from saetools.labels.similarity import LabelIndex, save_label_vectors, shipped_vectors_path
+from saetools.labels.similarity import ship_label_vectors
 from saetools.readers import load_reader
 from saetools.sae.evaluate import loss_recovered
 from saetools.sae.io import load_sae, save_sae
@@ -164,12 +163,7 @@ def main() -> None:
     sae.cfg.extra["training"]["loss_recovered"] = ce
     save_sae(sae, target, dtype=torch.bfloat16)
     write_labels(rows, target)
-    index = LabelIndex(
-        {r["latent"]: r["label"] for r in rows}, match_texts=match_texts_of_rows(rows)
-    )
-    save_label_vectors(
-        shipped_vectors_path(target, index.key), index.texts, index.vectors, index.model_name
-    )
+    index = ship_label_vectors(rows, target)
     save_context_vectors(target, context_vectors(label_store), index.model_name)
     stats = json.loads((args.corpus / "stats.json").read_text())
     sources = [r["source"] for r in rows]

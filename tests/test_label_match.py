@@ -1,11 +1,11 @@
-"""Query matching on a label plus its keywords, while the label shown stays the label."""
+"""Query matching on a label and its keywords, while the label shown stays the label."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from saetools.labels import match_text, match_texts_of_rows
+from saetools.labels import match_texts, match_texts_of_rows
 from saetools.labels.similarity import LabelIndex, label_index_for
 
 from .helpers import cli_error, fresh_home, random_sae, write_jsonl
@@ -21,10 +21,10 @@ ROWS = [
 ]
 
 
-def test_match_text_appends_keywords_only_when_they_add_words():
-    assert match_text(ROWS[0]) == '"!"; excited, thrilled, love'
-    assert match_text(ROWS[2]) == "tax, rates"  # keywords equal to the label: nothing added
-    assert match_text(ROWS[4]) == "the, a, of"
+def test_match_texts_add_the_keywords_only_when_they_differ_from_the_label():
+    assert match_texts(ROWS[0]) == ('"!"', "excited, thrilled, love")
+    assert match_texts(ROWS[2]) == ("tax, rates",)  # keywords equal to the label: nothing added
+    assert match_texts(ROWS[4]) == ("the, a, of",)
     assert sorted(match_texts_of_rows(ROWS)) == [0, 1, 2, 3]
 
 
@@ -33,6 +33,7 @@ def test_keywords_find_a_literal_label_and_the_label_is_what_is_shown():
     plain = LabelIndex(labels)
     matched = LabelIndex(labels, match_texts=match_texts_of_rows(ROWS))
     assert plain.key != matched.key  # separate cached embeddings
+    assert len(matched.texts) == len(ROWS) + 3 and len(matched.vectors) == len(ROWS)
     best = matched.match("excited", top=1)
     assert best["latent"].tolist() == [0] and best["label"].tolist() == ['"!"']
     assert plain.match("excited", top=1)["latent"].tolist() == [5]
@@ -40,7 +41,19 @@ def test_keywords_find_a_literal_label_and_the_label_is_what_is_shown():
     sims_matched = matched.match("excited", top=None).set_index("latent")["similarity"]
     assert sims_matched[0] > sims_plain[0] + 0.1
     assert sims_matched[5] == pytest.approx(sims_plain[5], abs=1e-3)  # no keywords: unchanged
+    # a latent is as close as the closer of its texts: the label's own match is kept
+    keyword_only = LabelIndex(labels, match_texts={1: ["apologize, sorry, mistake, regret"]})
+    for query in ("sorry", "regret"):
+        both = matched.match(query, top=None).set_index("latent")["similarity"][1]
+        one = keyword_only.match(query, top=None).set_index("latent")["similarity"][1]
+        label = plain.match(query, top=None).set_index("latent")["similarity"][1]
+        assert both == pytest.approx(max(one, label), abs=1e-3)
     assert matched.match("email protocol", top=1)["label"].tolist() == ["SMTP, smtp, POP3"]
+    # the label-similarity filter compares the shown labels, whatever they are matched on
+    pairs = (np.array([0, 1]), np.array([5, 3]))
+    np.testing.assert_allclose(
+        matched.pair_similarity(*pairs), plain.pair_similarity(*pairs), atol=1e-3
+    )
 
 
 def test_a_pack_with_keywords_is_matched_on_them_until_a_better_label_wins(tmp_path):
@@ -169,7 +182,7 @@ def test_a_store_of_a_pack_with_contexts_matches_queries_with_them(context_store
     store, sae = context_store
     write_jsonl(sae / "labels.jsonl", [{"latent": j, "label": f"x{j}"} for j in range(64)])
     before = label_index_of_store(store, required=True)
-    assert before.match_vectors is before.vectors
+    assert before.match_vectors is before.text_vectors  # nothing mixed in
     save_context_vectors(sae, context_vectors(store), "all-MiniLM-L6-v2")
     after = label_index_of_store(store, required=True)
     fired = np.unique(store.examples["latent"].to_numpy())

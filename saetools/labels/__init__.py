@@ -86,17 +86,18 @@ def load_labels(sae_folder: str | Path | None, *, fingerprint: str | None = None
     }
 
 
-def match_text(row: dict) -> str:
-    """The text a query is matched against for a label row: its label, followed by its
-    ``keywords`` (the words around where the latent fires, kept by packs whose shown label is
-    literal: an exclamation-mark latent labelled ``"!"`` is still found by "enthusiasm")."""
+def match_texts(row: dict) -> tuple[str, ...]:
+    """The texts a query is matched against for a label row: its label and, where a pack ships
+    them and they differ, its ``keywords`` (the words around where the latent fires, kept by
+    packs whose shown label is literal: an exclamation-mark latent labelled ``"!"`` is still
+    found by "enthusiasm"). A latent is as close to a query as the closer of its texts."""
     label, keywords = str(row["label"]), row.get("keywords")
-    return f"{label}; {keywords}" if keywords and keywords != label else label
+    return (label, str(keywords)) if keywords and keywords != label else (label,)
 
 
-def match_texts_of_rows(rows) -> dict[int, str]:
-    """Latent id -> :func:`match_text` for label rows that carry keywords."""
-    return {int(r["latent"]): match_text(r) for r in rows if r.get("keywords") and r.get("label")}
+def match_texts_of_rows(rows) -> dict[int, tuple[str, ...]]:
+    """Latent id -> :func:`match_texts` for label rows that carry keywords."""
+    return {int(r["latent"]): match_texts(r) for r in rows if r.get("keywords") and r.get("label")}
 
 
 def best_label_rows(sae_folder, fingerprint: str | None = None) -> dict[int, dict]:
@@ -197,7 +198,7 @@ def label_index_of_store(store, *, required: bool, progress: bool = False):
         if path.is_file():
             stat = path.stat()
             stamp.append((str(path), stat.st_size, stat.st_mtime_ns))
-    shown = tuple(sorted((j, match_text(r), str(r["label"])) for j, r in rows.items()))
+    shown = tuple(sorted((j, match_texts(r)) for j, r in rows.items()))
     key = (store.sae_fingerprint, str(store.sae_path), hash(shown), tuple(stamp))
     if key not in _LABEL_INDEXES:
         if len(_LABEL_INDEXES) >= 4:

@@ -9,6 +9,7 @@ embedded once per machine.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -22,10 +23,10 @@ DEFAULT_LABEL_MODEL = "all-MiniLM-L6-v2"
 """The sentence-embedding model labels, queries and contexts are embedded with by default."""
 
 
-def _labels_key(labels: dict[int, str], model_name: str) -> str:
+def _texts_key(latents, texts, model_name: str) -> str:
     digest = hashlib.sha256(model_name.encode())
-    for latent in sorted(labels):
-        digest.update(f"{latent}\t{labels[latent]}\n".encode())
+    for latent, text in zip(latents, texts, strict=True):
+        digest.update(f"{latent}\t{text}\n".encode())
     return digest.hexdigest()[:20]
 
 
@@ -33,12 +34,13 @@ class LabelIndex:
     """Unit-normalised embeddings of a label set, for query matching and label similarity.
 
     ``labels`` maps latent id -> label (what is shown); ``match_texts`` maps latent id -> the
-    text that is embedded and matched instead (default: the label; see
-    :func:`saetools.labels.match_text`); ``contexts``, a ``[d_sae, dim]`` array of unit context
-    vectors (:mod:`saetools.labels.contexts`), is mixed into what a query is matched against
-    with weight :data:`CONTEXT_WEIGHT`; ``embedder`` is any object with
-    ``embed(texts) -> ndarray`` returning unit vectors (default: an
-    :class:`saetools.readers.EmbeddingReader` on the shipped MiniLM).
+    texts a query is matched against instead (default: the label alone; see
+    :func:`saetools.labels.match_texts`): a latent is as similar to a query as the closest of
+    its texts. ``contexts``, a ``[d_sae, dim]`` array of unit context vectors
+    (:mod:`saetools.labels.contexts`), is mixed into every matched text's vector with weight
+    :data:`CONTEXT_WEIGHT`; ``embedder`` is any object with ``embed(texts) -> ndarray``
+    returning unit vectors (default: an :class:`saetools.readers.EmbeddingReader` on the
+    shipped MiniLM).
     """
 
     def __init__(
@@ -46,7 +48,7 @@ class LabelIndex:
         labels: dict[int, str],
         embedder=None,
         *,
-        match_texts: dict[int, str] | None = None,
+        match_texts: dict[int, Sequence[str]] | None = None,
         contexts: np.ndarray | None = None,
         progress: bool = False,
         shipped: str | Path | None = None,
@@ -59,15 +61,20 @@ class LabelIndex:
         self.latents = np.array(sorted(labels), dtype=np.int64)
         self.labels = [labels[int(j)] for j in self.latents]
         match_texts = match_texts or {}
-        self.texts = [match_texts.get(int(j)) or labels[int(j)] for j in self.latents]
+        per_latent = [
+            list(match_texts.get(int(j)) or [labels[int(j)]]) for j in self.latents.tolist()
+        ]
+        # every embedded text, latent by latent; ``owner`` maps each to its latent's row
+        self.texts = [text for texts in per_latent for text in texts]
+        self.owner = np.repeat(np.arange(len(per_latent)), [len(t) for t in per_latent])
         self._embedder = embedder
         self.model_name = getattr(embedder, "name", None) or DEFAULT_LABEL_MODEL
         # identifies the embedded texts and model: the name of its cached / shipped embeddings
-        self.key = _labels_key(
-            dict(zip(self.latents.tolist(), self.texts, strict=True)), self.model_name
-        )
-        self.vectors = self._load_or_embed(progress, shipped)
-        self.match_vectors = mix_contexts(self.vectors, contexts, self.latents)
+        self.key = _texts_key(self.latents[self.owner].tolist(), self.texts, self.model_name)
+        self.text_vectors = self._load_or_embed(progress, shipped)
+        first = np.searchsorted(self.owner, np.arange(len(per_latent)))
+        self.vectors = self.text_vectors[first]  # each latent's first text: its label
+        self.match_vectors = mix_contexts(self.text_vectors, contexts, self.latents[self.owner])
         self._row = {int(j): r for r, j in enumerate(self.latents)}
 
     @property
@@ -105,11 +112,12 @@ class LabelIndex:
     def match(
         self, query: str, top: int | None = 20, threshold: float | None = None
     ) -> pd.DataFrame:
-        """Latents whose match texts (labels, with their keywords where a pack ships them; mixed
+        """Latents whose match texts (labels, and their keywords where a pack ships them; mixed
         with their context vectors where it ships those) are most similar to ``query``:
         ``latent``, ``label`` (as shown), ``similarity`` (cosine), best first; the ``top`` best,
         or all above ``threshold``."""
-        sims = self.match_vectors @ self.embed_query(query)
+        sims = np.full(len(self.latents), -np.inf, dtype=np.float32)
+        np.maximum.at(sims, self.owner, self.match_vectors @ self.embed_query(query))
         order = np.argsort(-sims, kind="stable")
         if threshold is not None:
             order = order[sims[order] >= threshold]
@@ -141,8 +149,9 @@ CONTEXT_WEIGHT = 0.3
 
 
 def mix_contexts(vectors: np.ndarray, contexts: np.ndarray | None, latents: np.ndarray):
-    """Unit rows of ``(1 - w) * label + w * context`` (``w`` = :data:`CONTEXT_WEIGHT`) where a
-    latent has a context vector; the label's vector where it has none or ``contexts`` is None."""
+    """Unit rows of ``(1 - w) * text + w * context`` (``w`` = :data:`CONTEXT_WEIGHT`; row ``i``
+    of ``vectors`` is a text of latent ``latents[i]``) where that latent has a context vector;
+    the text's vector where it has none or ``contexts`` is None."""
     if contexts is None:
         return vectors
     if contexts.ndim != 2 or contexts.shape[1] != vectors.shape[1]:
@@ -169,6 +178,20 @@ def default_embedder():
 def shipped_vectors_path(folder: str | Path, key: str) -> Path:
     """Where label embeddings shipped next to an SAE live (``key``: :attr:`LabelIndex.key`)."""
     return Path(folder) / f"label-embeddings-{key}.safetensors"
+
+
+def ship_label_vectors(rows: list[dict], folder: str | Path) -> LabelIndex:
+    """Embed a pack's label rows the way queries are matched to them and write the embeddings
+    beside the SAE in ``folder`` (found there by :class:`LabelIndex` through ``shipped``, so a
+    new machine embeds nothing); returns the index."""
+    from . import match_texts_of_rows
+
+    index = LabelIndex(
+        {int(r["latent"]): str(r["label"]) for r in rows}, match_texts=match_texts_of_rows(rows)
+    )
+    path = shipped_vectors_path(folder, index.key)
+    save_label_vectors(path, index.texts, index.text_vectors, index.model_name)
+    return index
 
 
 def save_label_vectors(path: Path, labels: list[str], vectors: np.ndarray, model: str) -> None:
