@@ -262,9 +262,9 @@ def index_of_label_rows(
     progress: bool = False,
 ) -> LabelIndex:
     """The :class:`LabelIndex` of an SAE's winning label rows (latent -> row): labels shown,
-    label + keywords matched, mixed with the SAE's context vectors where they exist for its
-    width ``d_sae`` (none when it is unknown): this machine's, filed under ``fingerprint``,
-    else those beside the SAE."""
+    label and keywords matched as two texts, mixed with the SAE's context vectors where they
+    exist for its width ``d_sae`` (none when it is unknown): this machine's, filed under
+    ``fingerprint``, else those beside the SAE."""
     from . import match_texts_of_rows
     from .contexts import find_context_vectors
 
