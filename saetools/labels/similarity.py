@@ -132,9 +132,10 @@ class LabelIndex:
         )
 
     def pair_similarity(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
-        """Cosine similarity of the labels of latents ``left[i]`` and ``right[i]`` (NaN where a
-        latent has no label). Context vectors are left out: latents that fire together share
-        contexts by construction, whatever their labels say."""
+        """Cosine similarity of the labels of latents ``left[i]`` and ``right[i]`` (each
+        latent's first match text, which :func:`saetools.labels.match_texts` makes its label;
+        NaN where a latent has no label). Context vectors and keywords are left out: latents
+        that fire together share contexts by construction, whatever their labels say."""
         out = np.full(len(left), np.nan)
         rows_l = np.array([self._row.get(int(j), -1) for j in left], dtype=np.int64)
         rows_r = np.array([self._row.get(int(j), -1) for j in right], dtype=np.int64)
