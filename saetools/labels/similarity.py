@@ -72,8 +72,9 @@ class LabelIndex:
         # identifies the embedded texts and model: the name of its cached / shipped embeddings
         self.key = _texts_key(self.latents[self.owner].tolist(), self.texts, self.model_name)
         self.text_vectors = self._load_or_embed(progress, shipped)
-        first = np.searchsorted(self.owner, np.arange(len(per_latent)))
-        self.vectors = self.text_vectors[first]  # each latent's first text: its label
+        # where each latent's texts start (texts are grouped latent by latent)
+        self._first = np.searchsorted(self.owner, np.arange(len(per_latent)))
+        self.vectors = self.text_vectors[self._first]  # each latent's first text: its label
         self.match_vectors = mix_contexts(self.text_vectors, contexts, self.latents[self.owner])
         self._row = {int(j): r for r, j in enumerate(self.latents)}
 
@@ -116,8 +117,7 @@ class LabelIndex:
         with their context vectors where it ships those) are most similar to ``query``:
         ``latent``, ``label`` (as shown), ``similarity`` (cosine), best first; the ``top`` best,
         or all above ``threshold``."""
-        sims = np.full(len(self.latents), -np.inf, dtype=np.float32)
-        np.maximum.at(sims, self.owner, self.match_vectors @ self.embed_query(query))
+        sims = np.maximum.reduceat(self.match_vectors @ self.embed_query(query), self._first)
         order = np.argsort(-sims, kind="stable")
         if threshold is not None:
             order = order[sims[order] >= threshold]
@@ -185,11 +185,7 @@ def ship_label_vectors(rows: list[dict], folder: str | Path) -> LabelIndex:
     """Embed a pack's label rows the way queries are matched to them and write the embeddings
     beside the SAE in ``folder`` (found there by :class:`LabelIndex` through ``shipped``, so a
     new machine embeds nothing); returns the index."""
-    from . import match_texts_of_rows
-
-    index = LabelIndex(
-        {int(r["latent"]): str(r["label"]) for r in rows}, match_texts=match_texts_of_rows(rows)
-    )
+    index = index_of_label_rows({int(r["latent"]): r for r in rows}, None, None)
     path = shipped_vectors_path(folder, index.key)
     save_label_vectors(path, index.texts, index.text_vectors, index.model_name)
     return index
