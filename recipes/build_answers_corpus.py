@@ -18,6 +18,10 @@ from the other instructions, plus every broad training document, shuffled togeth
 ``valid.jsonl`` (``--valid-answers`` held-out answers plus the broad held-out documents, shuffled;
 drawn apart from the training answers, so it does not change with ``--train-answers``) and
 ``stats.json``. Everything is seeded: a rerun writes the same bytes.
+
+``--after runs/answers`` builds the corpus a continued run trains on: the training answers of
+that earlier corpus are left out of the draw (new answers; the broad documents come again, and
+``valid.jsonl`` is the earlier one's, byte for byte).
 """
 
 from __future__ import annotations
@@ -60,11 +64,18 @@ def main() -> None:
     parser.add_argument("--train-answers", type=int, default=22_000)
     parser.add_argument("--valid-answers", type=int, default=3_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--after", type=Path, default=None, help="corpus folder whose training answers to leave out"
+    )
     args = parser.parse_args()
     rng = random.Random(args.seed)
     answers = [a for a in read_jsonl(args.answers) if a["text"].strip()]
     train_pool = [a for a in answers if not held_out(a)]
     valid_pool = [a for a in answers if held_out(a)]
+    seen: set[str] = set()
+    if args.after is not None:
+        seen = {r["id"] for r in read_jsonl(args.after / "train.jsonl") if r["source"] == "answers"}
+        train_pool = [a for a in train_pool if f"alpaca/{a['id']}" not in seen]
 
     def as_row(answer: dict) -> dict:
         return {"id": f"alpaca/{answer['id']}", "source": "answers", "text": answer["text"]}
@@ -80,6 +91,8 @@ def main() -> None:
     valid += read_jsonl(args.broad / "valid.jsonl")
     rng.shuffle(train)
     rng.shuffle(valid)
+    if args.after is not None:  # the earlier corpus's held-out file as it is, order included
+        valid = read_jsonl(args.after / "valid.jsonl")
     args.out.mkdir(parents=True, exist_ok=True)
     write_jsonl(args.out / "train.jsonl", train)
     write_jsonl(args.out / "valid.jsonl", valid)
@@ -92,6 +105,7 @@ def main() -> None:
         "train_characters": dict(sorted(characters.items())),
         "held_out": f"answers to instructions with instruction_idx % {HELD_OUT_EVERY} == 0",
         "seed": args.seed,
+        **({"answers_left_out": len(seen)} if args.after is not None else {}),
     }
     (args.out / "stats.json").write_text(json.dumps(stats, indent=1) + "\n")
     print(json.dumps(stats, indent=1))

@@ -99,6 +99,9 @@ def main() -> None:
     parser.add_argument("--buffer-tokens", type=int, default=524_288)
     parser.add_argument("--valid-docs", type=int, default=None, help="use the first N held out")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--init", default=None, help="continue training this SAE (pack folder) on --corpus"
+    )
     parser.add_argument("--name", default=None)
     parser.add_argument(
         "--target", type=Path, default=None, help="write the pack here (default: in the package)"
@@ -118,6 +121,7 @@ def main() -> None:
             tokens=args.tokens,
             buffer_tokens=args.buffer_tokens,
             seed=args.seed,
+            init=None if args.init is None else str(args.init),
             resume=True,
         )
     # the pack is written first and labelled as shipped (bf16): the labels and their scores

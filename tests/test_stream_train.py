@@ -144,3 +144,48 @@ def test_train_command_streams_a_jsonl_file(small_chunks, example_texts, tmp_pat
     assert not (out / "documents.parquet").exists()
     saved = json.loads((out / "cfg.json").read_text())["metadata"]["saetools"]["extra"]
     assert saved["training"]["streamed"]["documents"] == 20
+
+
+def test_a_continued_run_starts_from_the_saved_sae_and_records_it(
+    small_chunks, example_texts, tmp_path
+):
+    from saetools.sae.io import sae_fingerprint
+
+    first = trainer(small_chunks, example_texts[:30], tmp_path / "first", tokens=256 * 8).train()
+    # at a learning rate of ~0 a continued run changes nothing: what it starts from, unfolded
+    # from the saved (raw-input) weights with the recorded input scale, is the saved SAE
+    still = trainer(
+        small_chunks,
+        example_texts[30:60],
+        tmp_path / "still",
+        tokens=256 * 4,
+        init=str(tmp_path / "first"),
+        lr=1e-20,
+    ).train()
+    for name in ("W_enc", "b_enc", "W_dec", "b_dec"):
+        torch.testing.assert_close(getattr(still.sae, name), getattr(first.sae, name))
+    record = still.sae.cfg.extra["training"]
+    assert record["input_scale"] == first.sae.cfg.extra["training"]["input_scale"]
+    assert record["continued_from"]["sae"] == sae_fingerprint(first.sae)
+    assert record["continued_from"]["tokens_seen"] == first.tokens == 256 * 8
+    assert record["tokens_seen"] == 256 * 4
+    # at the usual rate a few steps from the trained SAE beat the same steps from random weights
+    kwargs = dict(tokens=256 * 4, warmup_steps=1)
+    fresh = trainer(small_chunks, example_texts[30:60], tmp_path / "fresh", **kwargs).train()
+    continued = trainer(
+        small_chunks,
+        example_texts[30:60],
+        tmp_path / "continued",
+        init=str(tmp_path / "first"),
+        **kwargs,
+    ).train()
+    assert continued.fvu < fresh.fvu
+
+
+def test_continuing_an_sae_of_another_shape_is_refused(small_chunks, example_texts, tmp_path):
+    trainer(small_chunks, example_texts[:20], tmp_path / "first", tokens=256 * 4).train()
+    run = trainer(
+        small_chunks, example_texts[:20], tmp_path / "b", latents=64, init=str(tmp_path / "first")
+    )
+    with pytest.raises(SaetoolsError, match=r"cannot continue it: d_sae 128 \(here 64\)"):
+        run.train()

@@ -42,6 +42,9 @@ class TrainConfig:
     """activations held in RAM for shuffling (with --tokens: read per buffer)"""
     checkpoint_every: int = 500
     """steps between checkpoints"""
+    init: str | None = None
+    """continue training this SAE (folder, file or pack name) instead of random weights: its
+    weights and input scale are kept, the optimiser and schedule start afresh"""
     seed: int = 0
     """random seed"""
     device: str = "cpu"

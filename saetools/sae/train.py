@@ -227,10 +227,56 @@ class Trainer:
     # -- initialisation -------------------------------------------------------------------
     @torch.no_grad()
     def initialise(self) -> None:
-        """Input scale (mean norm -> sqrt(d_in)) and b_dec at the geometric median of a sample."""
+        """Input scale (mean norm -> sqrt(d_in)) and b_dec at the geometric median of a sample;
+        with ``init``, the starting SAE's weights and scale instead."""
+        if self.cfg.init:
+            start, scale = self.starting_sae()
+            self.scale = scale
+            self.sae.load_state_dict(folded_copy(start, 1.0 / scale).state_dict())
+            return
         sample = self.sample(8192, seed=self.cfg.seed)
         self.scale = math.sqrt(self.d_model) / float(sample.norm(dim=-1).mean())
         self.sae.b_dec.copy_(geometric_median(sample * self.scale).to(self.device))
+
+    def starting_sae(self) -> tuple[SAE, float]:
+        """The SAE named by ``init`` (as saved: taking raw inputs) and the input scale it was
+        trained with; a clear error when it cannot be continued with these settings."""
+        from .hub import resolve_sae_path
+        from .io import load_sae
+
+        start = load_sae(resolve_sae_path(self.cfg.init))
+        theirs = start.cfg
+        wanted = {
+            "architecture": self.cfg.architecture,
+            "d_in": self.d_model,
+            "d_sae": self.cfg.latents,
+            "k": self.cfg.k if self.cfg.architecture in ("topk", "batchtopk") else None,
+        }
+        found = {
+            "architecture": theirs.architecture,
+            "d_in": theirs.d_in,
+            "d_sae": theirs.d_sae,
+            "k": theirs.k if theirs.architecture in ("topk", "batchtopk") else None,
+        }
+        changed = [
+            f"{key} {found[key]} (here {wanted[key]})"
+            for key in wanted
+            if found[key] != wanted[key]
+        ]
+        if self.cfg.tied:
+            changed.append("tied decoder (continued training is untied)")
+        reader = theirs.reader or {}
+        for key in ("name", "layer"):
+            here = (self.reader_info or {}).get(key)
+            if reader.get(key) is not None and here is not None and reader[key] != here:
+                changed.append(f"reader {key} {reader[key]} (here {here})")
+        if changed:
+            raise SaetoolsError(f"--init {self.cfg.init}: cannot continue it: {'; '.join(changed)}")
+        scale = theirs.extra.get("training", {}).get("input_scale")
+        if not scale:
+            sample = self.sample(8192, seed=self.cfg.seed)
+            scale = math.sqrt(self.d_model) / float(sample.norm(dim=-1).mean())
+        return start, float(scale)
 
     # -- checkpoints ----------------------------------------------------------------------
     @property
@@ -392,6 +438,16 @@ class Trainer:
         log.close()
         return self.finish()
 
+    def continued_from(self) -> dict:
+        """What the starting SAE of a continued run was: its fingerprint and its own training
+        record (tokens seen, corpus, steps)."""
+        from .io import sae_fingerprint
+
+        start, _ = self.starting_sae()
+        record = start.cfg.extra.get("training", {})
+        keep = ("tokens_seen", "steps", "streamed", "corpus_tokens", "continued_from")
+        return {"sae": sae_fingerprint(start), **{k: record[k] for k in keep if k in record}}
+
     def finish(self) -> TrainResult:
         """Fold the scaling in, evaluate on the cached activations, save, drop the checkpoint."""
         self.sae.eval()
@@ -408,6 +464,7 @@ class Trainer:
             **self.corpus_record(),
             "input_scale": self.scale,
             "eval": metrics,
+            **({"continued_from": self.continued_from()} if self.cfg.init else {}),
         }
         save_dtype = {
             "float32": torch.float32,
