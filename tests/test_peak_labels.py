@@ -9,6 +9,7 @@ import pytest
 
 from saetools.labels.keywords import (
     contains_any,
+    detection_balanced_accuracy,
     detection_f1,
     detection_windows,
     label_terms,
@@ -84,6 +85,21 @@ def test_choice_keeps_the_label_that_detects_better_and_scores_it_elsewhere(stor
     assert all(0 <= r["score"] <= 1 for r in scored)
     # the score comes from the scoring store, not the selection one
     assert any(r["score"] != r["selection_f1"][r["source"]] for r in scored)
+    accuracy = np.array([r["score_balanced_accuracy"] for r in scored])
+    f1 = np.array([r["score"] for r in scored])
+    assert ((accuracy >= 0) & (accuracy <= 1)).all()
+    assert accuracy[f1 >= 0.7].mean() > accuracy[f1 < 0.3].mean()
+
+
+def test_balanced_accuracy_gives_a_label_found_everywhere_chance_where_f1_gives_it_two_thirds():
+    everywhere = (40, 40, 40, 40)  # hits on positives, positives, hits on negatives, negatives
+    assert detection_f1(40, 40, 40) == pytest.approx(2 / 3)
+    assert detection_balanced_accuracy(*everywhere) == 0.5
+    assert detection_balanced_accuracy(0, 40, 0, 40) == 0.5
+    assert detection_balanced_accuracy(40, 40, 0, 40) == 1.0
+    # a specific label found in 30 of 40 positives and 2 of 40 negatives beats the ubiquitous one
+    # on balanced accuracy (0.85 against 0.5) though F1 ranks them close (0.83 against 0.67)
+    assert detection_balanced_accuracy(30, 40, 2, 40) == pytest.approx(0.85)
 
 
 def window_f1(terms, pos, neg):

@@ -140,6 +140,14 @@ def summary_table(results: dict, command: str, minutes: float) -> list[str]:
             f"| label fidelity, chosen labels (peak tokens or keywords): median detection F1 | "
             f"{rows[0]['chosen_median']:.2f} | {others} |"
         )
+        others = ", ".join(
+            f"{r['method'].replace(' directions', '')} {r['chosen_accuracy_median']:.2f}"
+            for r in rows[1:]
+        )
+        lines.append(
+            f"| label fidelity, chosen labels: median detection balanced accuracy (0.5: chance) | "
+            f"{rows[0]['chosen_accuracy_median']:.2f} | {others} |"
+        )
     if "real" in results:
         known = [k for r in results["real"] for k in r.known]
         found, found_line = (sum(k[key] is not None for k in known) for key in real_pairs.RANKS)

@@ -10,7 +10,10 @@ best terms.
 
 Detection score: on held-out documents, a window "predicts" j when it contains one of the
 label's terms; precision, recall and F1 against windows where j is active (its peak) and windows
-from documents where it is not.
+from documents where it is not. With as many negative windows as positive ones, a label found in
+every window scores F1 2/3; the balanced accuracy (the mean of the share of positive windows
+matched and the share of negative windows not matched) gives it 0.5, as it gives a label found
+nowhere, and is reported beside F1.
 
 Stores of a sentence-embedding reader have one vector per document (its "peak" spans the whole
 text): there every document's words and bigrams count once (weight 1) and detection looks at
@@ -229,6 +232,15 @@ def detection_f1(hits_pos: int, n_pos: int, hits_neg: int) -> float:
     return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
 
 
+def detection_balanced_accuracy(hits_pos: int, n_pos: int, hits_neg: int, n_neg: int) -> float:
+    """Balanced accuracy of a label that matches ``hits_pos`` of ``n_pos`` positive windows and
+    ``hits_neg`` of ``n_neg`` negative ones: 0.5 for a label that matches every window or none,
+    1 for one that matches exactly the positives."""
+    hit_rate = hits_pos / n_pos if n_pos else 0.0
+    miss_rate = 1 - hits_neg / n_neg if n_neg else 0.0
+    return (hit_rate + miss_rate) / 2
+
+
 def detection_scores(
     store,
     labels: dict[int, str],
@@ -237,8 +249,8 @@ def detection_scores(
     positives: int = 40,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """Detection precision, recall and F1 of each label on held-out ``store`` (see module doc
-    and :func:`detection_windows`)."""
+    """Detection precision, recall, F1 and balanced accuracy of each label on held-out ``store``
+    (see module doc and :func:`detection_windows`)."""
     terms_of = {latent: label_terms(label) for latent, label in labels.items()}
     wanted = [latent for latent, terms in terms_of.items() if terms]
     out = []
@@ -256,6 +268,7 @@ def detection_scores(
                 "precision": precision,
                 "recall": recall,
                 "f1": detection_f1(tp, len(pos), fp),
+                "balanced_accuracy": detection_balanced_accuracy(tp, len(pos), fp, len(neg)),
                 "positives": len(pos),
                 "negatives": len(neg),
             }

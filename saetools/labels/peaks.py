@@ -218,7 +218,8 @@ def choose_labels(
     """Per latent, the candidate row (of the label kinds in ``candidates``) with the highest
     detection F1 on ``select_store`` (ties: the kind listed first), scored on ``score_store``.
 
-    Returns the chosen rows, each with ``score`` (F1 on ``score_store``), ``score_kind`` and
+    Returns the chosen rows, each with ``score`` (F1 on ``score_store``), ``score_kind``,
+    ``score_balanced_accuracy`` (on ``score_store``) and
     ``selection_f1`` of every kind, and a frame of the selection F1s (``latent`` and one column
     per kind)."""
     kinds = list(candidates)
@@ -242,8 +243,12 @@ def choose_labels(
         )
     final = detection_scores(score_store, {r["latent"]: r["label"] for r in chosen}, seed=seed + 1)
     f1 = dict(zip(final["latent"], final["f1"], strict=True)) if len(final) else {}
+    accuracy = (
+        dict(zip(final["latent"], final["balanced_accuracy"], strict=True)) if len(final) else {}
+    )
     for row in chosen:
         if row["latent"] in f1:
             row["score"] = round(float(f1[row["latent"]]), 4)
             row["score_kind"] = "detection_f1_heldout"
+            row["score_balanced_accuracy"] = round(float(accuracy[row["latent"]]), 4)
     return chosen, selection
