@@ -49,7 +49,12 @@ from saetools import __version__
 from saetools.api import encode, train_sae
 from saetools.labels.contexts import context_vectors, save_context_vectors
 from saetools.labels.keywords import keyword_labels, write_labels
-from saetools.labels.peaks import choose_labels, covering_peak_labels, peak_token_labels
+from saetools.labels.peaks import (
+    CRITERIA,
+    choose_labels,
+    covering_peak_labels,
+    peak_token_labels,
+)
 from saetools.labels.similarity import ship_label_vectors
 from saetools.readers import load_reader
 from saetools.sae.evaluate import loss_recovered
@@ -100,6 +105,12 @@ def main() -> None:
     parser.add_argument("--valid-docs", type=int, default=None, help="use the first N held out")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--label-criterion",
+        choices=CRITERIA,
+        default="f1",
+        help="detection score covering labels are fitted by and candidates are chosen by",
+    )
+    parser.add_argument(
         "--init", default=None, help="continue training this SAE (pack folder) on --corpus"
     )
     parser.add_argument("--name", default=None)
@@ -141,9 +152,12 @@ def main() -> None:
     score_store = store_of(texts[cut_b:], args.work / "store-score", reader, target)
     keywords = keyword_labels(label_store)
     peaks = peak_token_labels(label_store)
-    cover = covering_peak_labels(label_store, seed=args.seed)
+    criterion = args.label_criterion
+    cover = covering_peak_labels(label_store, seed=args.seed, criterion=criterion)
     candidates = {"peak-tokens": peaks, "peak-cover": cover, "keywords": keywords}
-    chosen, selection = choose_labels(candidates, select_store, score_store, seed=args.seed)
+    chosen, selection = choose_labels(
+        candidates, select_store, score_store, seed=args.seed, criterion=criterion
+    )
     extra = {r["latent"]: r for r in keywords}
     rows = []
     for row in chosen:
@@ -160,7 +174,12 @@ def main() -> None:
                 "example_ids": base.get("example_ids", []),
                 **({"score": row["score"]} if "score" in row else {}),
                 **({"score_kind": row["score_kind"]} if "score_kind" in row else {}),
-                "selection_f1": row["selection_f1"],
+                **(
+                    {"score_balanced_accuracy": row["score_balanced_accuracy"]}
+                    if criterion != "f1" and "score_balanced_accuracy" in row
+                    else {}
+                ),
+                f"selection_{criterion}": row[f"selection_{criterion}"],
             }
         )
     # the extra training fields land in cfg.json, so the pack is written again with them
@@ -185,7 +204,17 @@ def main() -> None:
             "count": len(rows),
             "chosen": {s: sources.count(s) for s in sorted(set(sources))},
             "detection_f1_heldout": quartiles(r["score"] for r in rows if "score" in r),
-            "selection_f1": {kind: quartiles(selection[kind]) for kind in candidates},
+            f"selection_{criterion}": {kind: quartiles(selection[kind]) for kind in candidates},
+            **(
+                {
+                    "criterion": criterion,
+                    "balanced_accuracy_heldout": quartiles(
+                        r["score_balanced_accuracy"] for r in rows if "score" in r
+                    ),
+                }
+                if criterion != "f1"
+                else {}
+            ),
         },
         "recipe": "recipes/build_training_corpus.py + recipes/build_answers_corpus.py + "
         "recipes/train_default_sae.py",

@@ -16,12 +16,14 @@ from saetools.labels.keywords import (
     stopwords,
 )
 from saetools.labels.peaks import (
+    CRITERIA,
     choose_labels,
     covering_peak_labels,
     peak_label,
     peak_token_labels,
     peak_tokens,
     token_term,
+    window_score,
 )
 
 
@@ -102,15 +104,19 @@ def test_balanced_accuracy_gives_a_label_found_everywhere_chance_where_f1_gives_
     assert detection_balanced_accuracy(30, 40, 2, 40) == pytest.approx(0.85)
 
 
-def window_f1(terms, pos, neg):
-    """Detection F1 of label terms on positive and negative windows."""
+def window_value(criterion, terms, pos, neg):
+    """The detection ``criterion`` of label terms on positive and negative windows."""
     hits = sum(contains_any(w, terms) for w in pos)
-    return detection_f1(hits, len(pos), sum(contains_any(w, terms) for w in neg))
+    false = sum(contains_any(w, terms) for w in neg)
+    return window_score(criterion, hits, len(pos), false, len(neg))
 
 
-def test_covering_labels_detect_their_firings_at_least_as_well_as_their_top_peak_token(stores):
+@pytest.mark.parametrize("criterion", CRITERIA)
+def test_covering_labels_detect_their_firings_at_least_as_well_as_their_top_peak_token(
+    stores, criterion
+):
     store = stores[0]
-    rows = covering_peak_labels(store, windows=60, seed=3)
+    rows = covering_peak_labels(store, windows=60, seed=3, criterion=criterion)
     by_latent = {r["latent"]: r for r in rows}
     assert len(rows) > 100 and all(r["source"] == "peak-cover" for r in rows)
     # the windows are drawn latent by latent from one generator: draw them for the same latents
@@ -133,32 +139,38 @@ def test_covering_labels_detect_their_firings_at_least_as_well_as_their_top_peak
         peak_terms = {t for k in seen for t in label_terms(k)}
         assert set(terms) <= peak_terms, (row, seen)
 
-        fitted = window_f1(terms, pos, neg)
-        assert fitted == pytest.approx(row["fit_f1"], abs=1e-4)
+        fitted = window_value(criterion, terms, pos, neg)
+        assert fitted == pytest.approx(row[f"fit_{criterion}"], abs=1e-4)
         assert not set(terms) & stopwords(), row
         eligible = [k for k, _ in seen.most_common() if "," not in k and label_terms(k)]
         eligible = [k for k in eligible if label_terms(k)[0] not in stopwords()]
-        top = window_f1(label_terms(eligible[0]), pos, neg)
+        top = window_value(criterion, label_terms(eligible[0]), pos, neg)
         assert fitted >= top - 1e-9, (row, seen)
         better += fitted > top + 1e-9
     assert not by_latent  # the same windows: a row for every latent drawn
     assert better > 0  # the greedy cover improves on the most frequent token somewhere
 
 
-def test_the_choice_takes_covering_labels_where_they_detect_better(stores):
+@pytest.mark.parametrize("criterion", CRITERIA)
+def test_the_choice_takes_covering_labels_where_they_detect_better(stores, criterion):
     label_store, select_store, score_store = stores
     candidates = {
         "peak-tokens": peak_token_labels(label_store),
-        "peak-cover": covering_peak_labels(label_store),
+        "peak-cover": covering_peak_labels(label_store, criterion=criterion),
     }
-    chosen, selection = choose_labels(candidates, select_store, score_store)
+    chosen, selection = choose_labels(candidates, select_store, score_store, criterion=criterion)
     sources = Counter(r["source"] for r in chosen)
     assert set(sources) == {"peak-tokens", "peak-cover"}, sources
     for row in chosen:
-        f1 = row["selection_f1"]
-        if "peak-cover" in f1 and "peak-tokens" in f1:
-            winner = "peak-cover" if f1["peak-cover"] > f1["peak-tokens"] else "peak-tokens"
-            assert row["source"] == winner, row
+        value = row[f"selection_{criterion}"]
+        if "peak-cover" in value and "peak-tokens" in value:
+            best = "peak-cover" if value["peak-cover"] > value["peak-tokens"] else "peak-tokens"
+            assert row["source"] == best, row
+
+
+def test_an_unknown_label_criterion_is_refused(stores):
+    with pytest.raises(ValueError, match="unknown label criterion 'auc'"):
+        covering_peak_labels(stores[0], criterion="auc")
 
 
 def test_peak_tokens_of_chosen_latents_only(stores):

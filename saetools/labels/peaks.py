@@ -11,8 +11,9 @@ labelling store's own windows (docs/llm.md), so a latent that peaks on ``TP`` in
 and ``HTTP`` is named by what covers most of its firings without matching everywhere.
 
 :func:`choose_labels` keeps, per latent, the candidate label (peak tokens, keywords, ...) with the
-higher detection F1 on one held-out store, then scores the winner on another held-out store, so
-the score shown beside a label is not the one it was chosen by.
+higher detection score (F1, or the balanced accuracy, which does not reward a term found
+everywhere) on one held-out store, then scores the winner on another held-out store, so the
+score shown beside a label is not the one it was chosen by.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import pandas as pd
 from ..options import DEFAULT_RHO
 from .keywords import (
     contains_any,
+    detection_balanced_accuracy,
     detection_f1,
     detection_scores,
     detection_windows,
@@ -37,6 +39,19 @@ COVER_CANDIDATES = 12
 """Peak tokens (the most frequent) a covering label chooses its terms from."""
 COVER_WINDOWS = 200
 """Positive and negative windows per latent a covering label is fitted on."""
+CRITERIA = ("f1", "balanced_accuracy")
+"""Detection scores a label can be fitted and chosen by (columns of
+:func:`~saetools.labels.keywords.detection_scores`)."""
+
+
+def window_score(criterion: str, hits_pos: int, n_pos: int, hits_neg: int, n_neg: int) -> float:
+    """The detection ``criterion`` (one of :data:`CRITERIA`) of a label matching ``hits_pos`` of
+    ``n_pos`` positive and ``hits_neg`` of ``n_neg`` negative windows."""
+    if criterion == "f1":
+        return detection_f1(hits_pos, n_pos, hits_neg)
+    if criterion == "balanced_accuracy":
+        return detection_balanced_accuracy(hits_pos, n_pos, hits_neg, n_neg)
+    raise ValueError(f"unknown label criterion {criterion!r} (one of {', '.join(CRITERIA)})")
 
 
 def peak_tokens(store, latents=None, top: int = 20) -> dict[int, Counter]:
@@ -124,19 +139,21 @@ def covering_peak_labels(
     windows: int = COVER_WINDOWS,
     rho: float = DEFAULT_RHO,
     seed: int = 0,
+    criterion: str = "f1",
 ) -> list[dict]:
     """One ``labels.jsonl`` row per latent of a token-level ``store``: its covering peak label
-    (source ``peak-cover``), its most frequent peak tokens and the label's F1 on the windows it
-    was fitted on (``fit_f1``).
+    (source ``peak-cover``), its most frequent peak tokens and the label's score on the windows
+    it was fitted on (``fit_f1``, or ``fit_balanced_accuracy`` with that ``criterion``).
 
     For each latent, up to ``windows`` strong firings (at least ``rho`` x its maximum) and as
     many random windows of documents where it is absent are drawn as in
     :func:`~saetools.labels.keywords.detection_windows`; the ``candidates`` most frequent peak
     tokens of the firings that a label can carry (no comma, not whitespace only, not an English
     stopword) are the candidate terms, and terms are added, best first, while one
-    raises the detection F1 on these windows (at most ``terms``). A store of document vectors
-    has no peak tokens: no rows.
+    raises the detection ``criterion`` on these windows (at most ``terms``). A store of document
+    vectors has no peak tokens: no rows.
     """
+    window_score(criterion, 0, 1, 0, 1)  # an unknown criterion fails before any work
     from .keywords import is_document_store, stopwords
 
     if is_document_store(store):
@@ -179,10 +196,12 @@ def covering_peak_labels(
         while len(chosen) < terms:
             gains = [
                 (
-                    detection_f1(
+                    window_score(
+                        criterion,
                         int((cover_pos | hit_pos[c]).sum()),
                         len(pos),
                         int((cover_neg | hit_neg[c]).sum()),
+                        len(neg),
                     ),
                     -c,
                 )
@@ -191,10 +210,10 @@ def covering_peak_labels(
             ]
             if not gains:
                 break
-            f1, minus_c = max(gains)
-            if f1 <= best:
+            value, minus_c = max(gains)
+            if value <= best:
                 break
-            best, c = f1, -minus_c
+            best, c = value, -minus_c
             chosen.append(c)
             cover_pos |= hit_pos[c]
             cover_neg |= hit_neg[c]
@@ -206,39 +225,44 @@ def covering_peak_labels(
                 "label": ", ".join(shown[c] for c in chosen),
                 "source": "peak-cover",
                 "top_tokens": [t for t, _ in tokens.most_common(5)],
-                "fit_f1": round(best, 4),
+                f"fit_{criterion}": round(best, 4),
             }
         )
     return rows
 
 
 def choose_labels(
-    candidates: dict[str, list[dict]], select_store, score_store, seed: int = 0
+    candidates: dict[str, list[dict]],
+    select_store,
+    score_store,
+    seed: int = 0,
+    criterion: str = "f1",
 ) -> tuple[list[dict], pd.DataFrame]:
     """Per latent, the candidate row (of the label kinds in ``candidates``) with the highest
-    detection F1 on ``select_store`` (ties: the kind listed first), scored on ``score_store``.
+    detection ``criterion`` (F1 or balanced accuracy) on ``select_store`` (ties: the kind listed
+    first), scored on ``score_store``.
 
     Returns the chosen rows, each with ``score`` (F1 on ``score_store``), ``score_kind``,
-    ``score_balanced_accuracy`` (on ``score_store``) and
-    ``selection_f1`` of every kind, and a frame of the selection F1s (``latent`` and one column
-    per kind)."""
+    ``score_balanced_accuracy`` (on ``score_store``) and ``selection_<criterion>`` of every
+    kind, and a frame of the selection scores (``latent`` and one column per kind)."""
+    window_score(criterion, 0, 1, 0, 1)  # an unknown criterion fails before any work
     kinds = list(candidates)
     by_kind = {kind: {int(r["latent"]): r for r in rows} for kind, rows in candidates.items()}
     selection = pd.DataFrame({"latent": sorted(set().union(*by_kind.values()))})
     for kind in kinds:
         labels = {j: r["label"] for j, r in by_kind[kind].items() if r.get("label")}
         scores = detection_scores(select_store, labels, seed=seed)
-        f1 = dict(zip(scores["latent"], scores["f1"], strict=True)) if len(scores) else {}
-        selection[kind] = [f1.get(int(j), 0.0) for j in selection["latent"]]
-    f1_of = {kind: selection[kind].to_numpy() for kind in kinds}
+        value = dict(zip(scores["latent"], scores[criterion], strict=True)) if len(scores) else {}
+        selection[kind] = [value.get(int(j), 0.0) for j in selection["latent"]]
+    score_of = {kind: selection[kind].to_numpy() for kind in kinds}
     chosen = []
     for i, latent in enumerate(selection["latent"].tolist()):
         present = [k for k in kinds if latent in by_kind[k]]
-        best = max(present, key=lambda k: (f1_of[k][i], -kinds.index(k)))
+        best = max(present, key=lambda k: (score_of[k][i], -kinds.index(k)))
         chosen.append(
             {
                 **by_kind[best][latent],
-                "selection_f1": {k: round(float(f1_of[k][i]), 4) for k in present},
+                f"selection_{criterion}": {k: round(float(score_of[k][i]), 4) for k in present},
             }
         )
     final = detection_scores(score_store, {r["latent"]: r["label"] for r in chosen}, seed=seed + 1)
