@@ -5,6 +5,14 @@
         --out runs/answers
     python recipes/train_default_sae.py --corpus runs/answers --tokens 10000000
 
+The shipped default continues that pack on 10M tokens of answers it did not see (20M in all):
+
+    python recipes/build_answers_corpus.py --answers ALPACA/outputs.jsonl.gz --broad runs/broad \\
+        --out runs/answers-more --after runs/answers --train-answers 25000
+    python recipes/train_default_sae.py --corpus runs/answers-more --tokens 10000000 \\
+        --init saetools/models/smollm2-135m-l15-topk-answers --work runs/default-20m \\
+        --valid-docs 3600 --name smollm2-135m-l15-topk-answers-20m
+
 ``ALPACA/outputs.jsonl.gz`` is built from a clone of the public AlpacaEval repository
 (tatsu-lab/alpaca_eval, ``results/<model>/model_outputs.json``); ``recipes/build_answers_corpus.py``
 says how.
