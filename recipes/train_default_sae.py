@@ -5,7 +5,8 @@
         --out runs/answers
     python recipes/train_default_sae.py --corpus runs/answers --tokens 10000000
 
-The shipped default continues that pack on 10M tokens of answers it did not see (20M in all):
+The 20M-token pack shipped beside the default continues it on 10M tokens of answers it did not
+see (20M in all):
 
     python recipes/build_answers_corpus.py --answers ALPACA/outputs.jsonl.gz --broad runs/broad \\
         --out runs/answers-more --after runs/answers --train-answers 25000

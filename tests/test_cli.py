@@ -140,5 +140,5 @@ def test_models_lists_embedded_readers():
     assert proc.returncode == 0
     assert "smollm2-135m" in proc.stdout and "minilm" in proc.stdout
     assert "not installed" not in proc.stdout
-    assert "smollm2-135m-l15-topk-answers-20m (default)" in proc.stdout
+    assert "smollm2-135m-l15-topk-answers (default)" in proc.stdout
     assert "minilm-l6-doc-topk (default for --reader minilm)" in proc.stdout

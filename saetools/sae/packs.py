@@ -8,13 +8,14 @@ from pathlib import Path
 from ..errors import SaetoolsError
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
-DEFAULT_SAE_DIR = MODELS_DIR / "smollm2-135m-l15-topk-answers-20m"
-"""The default: the 10M-token answers pack trained on 10M tokens more (other answers), 20M in
-all; per latent the label (peak tokens or keywords) that detects best on held-out text, with its
-keywords for query matching (docs/default-model.md)."""
-ANSWERS_10M_SAE_DIR = MODELS_DIR / "smollm2-135m-l15-topk-answers"
-"""The previous default (10M tokens of chat answers and broad text), still shipped: stores
-made with it keep finding their SAE and labels, and ``--sae`` selects it."""
+DEFAULT_SAE_DIR = MODELS_DIR / "smollm2-135m-l15-topk-answers"
+"""The default: streamed over 10M tokens of chat answers and broad text; per latent the label
+(peak tokens or keywords) that detects best on held-out text, with its keywords for query
+matching (docs/default-model.md)."""
+ANSWERS_20M_SAE_DIR = MODELS_DIR / "smollm2-135m-l15-topk-answers-20m"
+"""The default trained on 10M tokens more (20M in all), shipped beside it and selected with
+``--sae``: better reconstruction, labels and planted figures, but one search phrasing of the
+planted apologies loses most of its precision with it (docs/default-model.md)."""
 BROAD_SAE_DIR = MODELS_DIR / "smollm2-135m-l15-topk"
 """The first default (1.7M tokens of broad text, keyword labels), still shipped: stores made
 with it keep finding their SAE and labels, and ``--sae`` selects it."""
