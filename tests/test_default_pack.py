@@ -9,24 +9,41 @@ import sys
 import pytest
 
 import saetools
-from saetools.sae.packs import DEFAULT_SAE_DIR
+from saetools.sae.packs import ANSWERS_20M_SAE_DIR, DEFAULT_SAE_DIR
 
 from .conftest import ROOT
 
+SHIPPED_ANSWERS_PACKS = pytest.mark.parametrize(
+    "folder", [DEFAULT_SAE_DIR, ANSWERS_20M_SAE_DIR], ids=lambda p: p.name
+)
 
-def test_default_sae_loads_and_is_small():
-    sae = saetools.load_sae(DEFAULT_SAE_DIR)
+
+@SHIPPED_ANSWERS_PACKS
+def test_default_sae_loads_and_is_small(folder):
+    sae = saetools.load_sae(folder)
     assert sae.cfg.d_in == 576 and sae.cfg.architecture == "topk"
     assert sae.cfg.reader["name"] == "smollm2-135m"
-    size = sum(p.stat().st_size for p in DEFAULT_SAE_DIR.iterdir())
+    size = sum(p.stat().st_size for p in folder.iterdir())
     assert size <= 25 * 2**20
-    provenance = json.loads((DEFAULT_SAE_DIR / "provenance.json").read_text())
+    provenance = json.loads((folder / "provenance.json").read_text())
     assert provenance["training"]["eval"]["fvu"] < 0.3
+    assert provenance["name"] == folder.name
 
 
-def test_default_labels_cover_the_latents():
-    rows = [json.loads(line) for line in open(DEFAULT_SAE_DIR / "labels.jsonl")]
-    sae = saetools.load_sae(DEFAULT_SAE_DIR)
+def test_the_20m_pack_continues_the_default():
+    """The 20M-token pack records the shipped default as its start: 10M tokens each."""
+    from saetools.sae.io import folder_fingerprint
+
+    training = json.loads((ANSWERS_20M_SAE_DIR / "provenance.json").read_text())["training"]
+    start = training["continued_from"]
+    assert start["sae"] == folder_fingerprint(DEFAULT_SAE_DIR)
+    assert start["tokens_seen"] + training["tokens_seen"] >= 19_990_000
+
+
+@SHIPPED_ANSWERS_PACKS
+def test_default_labels_cover_the_latents(folder):
+    rows = [json.loads(line) for line in open(folder / "labels.jsonl")]
+    sae = saetools.load_sae(folder)
     assert len({r["latent"] for r in rows}) >= 0.95 * sae.cfg.d_sae
     for row in rows[:50]:
         assert row["source"] in ("keywords", "peak-tokens", "peak-cover") and row["label"]
