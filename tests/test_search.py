@@ -12,7 +12,7 @@ import scipy.sparse as sp
 from sklearn.metrics import average_precision_score
 
 import saetools
-from saetools.analyses.search import Searcher
+from saetools.analyses.search import Searcher, query_weights
 
 from .corpora import planted_apologies
 from .helpers import cli_error
@@ -31,6 +31,17 @@ def test_scores_are_the_weighted_sum_of_scale_normalised_activations():
     np.testing.assert_allclose(
         searcher.contributions(1, np.array([0, 1]), np.array([1.0, 0.5])), [1.0, 0.5]
     )
+
+
+def test_query_weights_keep_close_matches_and_trust_scored_labels():
+    chosen = pd.DataFrame({"latent": [486, 4468, 7, 9], "similarity": [0.60, 0.52, 0.50, 0.30]})
+    latents, weights = query_weights(chosen, {486: 0.25, 4468: 0.5})
+    # 0.50 < 0.85 * 0.60: left out, like every looser match
+    assert latents.tolist() == [486, 4468]
+    np.testing.assert_allclose(weights, [0.60**4 * 0.25, 0.52**4 * 0.5])
+    assert weights[1] > weights[0]  # the better-detecting label outweighs the closer one
+    _, unscored = query_weights(chosen.head(1), {})
+    np.testing.assert_allclose(unscored, [0.60**4 * 0.5])  # no score: trusted at 0.5
 
 
 @pytest.fixture(scope="module")
