@@ -244,6 +244,7 @@ def search_store(
         searcher = Searcher(sp.csr_matrix((len(store), store.d_sae), dtype=np.float32), stats)
     else:
         searcher = searcher_of_store(store)
+    label_f1 = label_scores(store)
     if o.like is not None:
         example = store.encode_like([o.like], device=device)
         latents, weights = searcher.example_weights(example, o.top_latents)
@@ -256,8 +257,8 @@ def search_store(
             min_freq=1e-12,
             freq=searcher.active_freq,
         )
-        latents, weights = query_weights(chosen, label_scores(store))
-    label_f1, fires = label_scores(store), fires_on([store], latents)
+        latents, weights = query_weights(chosen, label_f1)
+    fires = fires_on([store], latents)
     if store.lazy:
         from ..store.sharded import rows_view
 
