@@ -253,7 +253,8 @@ def choose_labels(
         labels = {j: r["label"] for j, r in by_kind[kind].items() if r.get("label")}
         scores = detection_scores(select_store, labels, seed=seed)
         value = dict(zip(scores["latent"], scores[criterion], strict=True)) if len(scores) else {}
-        selection[kind] = [value.get(int(j), 0.0) for j in selection["latent"]]
+        # rounded as recorded, so that the recorded scores are the ones the choice was made on
+        selection[kind] = [round(float(value.get(int(j), 0.0)), 4) for j in selection["latent"]]
     score_of = {kind: selection[kind].to_numpy() for kind in kinds}
     chosen = []
     for i, latent in enumerate(selection["latent"].tolist()):
@@ -262,7 +263,7 @@ def choose_labels(
         chosen.append(
             {
                 **by_kind[best][latent],
-                f"selection_{criterion}": {k: round(float(score_of[k][i]), 4) for k in present},
+                f"selection_{criterion}": {k: float(score_of[k][i]) for k in present},
             }
         )
     final = detection_scores(score_store, {r["latent"]: r["label"] for r in chosen}, seed=seed + 1)
